@@ -1,0 +1,271 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The thread behind a `SerialPort`: waits in `poll(2)` on the line and a wake-up pipe, reads
+/// whatever arrives, writes whatever is queued as the device takes it, and notices hang-up.
+///
+/// All mutable state is guarded by `lock`; the descriptor is closed under it, so
+/// `withDescriptor` never touches a number that has been reused.
+final class IOLoop: @unchecked Sendable {
+    typealias Completion = CheckedContinuation<Result<Void, SerialLineError>, Never>
+
+    private struct PendingWrite {
+        var bytes: [UInt8]
+        var offset: Int
+        var completion: Completion?
+    }
+
+    private enum State {
+        case running
+        case closeRequested
+        case ended(SerialPort.CloseReason)
+    }
+
+    private let lock = NSLock()
+    private let fd: FileDescriptor
+    private let path: String
+    private let wakeReader: FileDescriptor
+    private let wakeWriter: FileDescriptor
+    private let events: AsyncStream<SerialPort.Event>.Continuation
+    private let releasesExclusivity: Bool
+
+    private var state: State = .running
+    private var outgoing: [PendingWrite] = []
+    private var outgoingHead = 0
+    private var closeWaiters: [CheckedContinuation<SerialPort.CloseReason, Never>] = []
+
+    /// Largest single read; a pad's frames are far smaller.
+    private static let readChunk = 16 * 1024
+    /// Reads per wake-up before queued writes get a turn, so a chatty peer can't starve them.
+    private static let readsPerTurn = 16
+
+    init(fd: FileDescriptor, path: String, events: AsyncStream<SerialPort.Event>.Continuation, releasesExclusivity: Bool) throws(Errno) {
+        self.fd = fd
+        self.path = path
+        self.events = events
+        self.releasesExclusivity = releasesExclusivity
+        (wakeReader, wakeWriter) = try FileDescriptor.pipe()
+    }
+
+    func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "serial \(path)"
+        thread.start()
+    }
+
+    // MARK: - Called from any thread
+
+    func enqueue(_ bytes: [UInt8], completion: Completion?) throws(SerialLineError) {
+        lock.lock()
+        switch state {
+        case .running:
+            if bytes.isEmpty {
+                lock.unlock()
+                completion?.resume(returning: .success(()))
+                return
+            }
+            let wasIdle = outgoingHead == outgoing.count
+            outgoing.append(PendingWrite(bytes: bytes, offset: 0, completion: completion))
+            lock.unlock()
+            if wasIdle { wake() }
+        case .closeRequested:
+            lock.unlock()
+            throw SerialLineError(path: path, operation: "write to", reason: .closed)
+        case .ended(let reason):
+            lock.unlock()
+            throw Self.writeError(path: path, after: reason)
+        }
+    }
+
+    func requestClose() {
+        lock.lock()
+        if case .running = state { state = .closeRequested }
+        lock.unlock()
+        wake()
+    }
+
+    func whenClosed(_ waiter: CheckedContinuation<SerialPort.CloseReason, Never>) {
+        lock.lock()
+        if case .ended(let reason) = state {
+            lock.unlock()
+            waiter.resume(returning: reason)
+        } else {
+            closeWaiters.append(waiter)
+            lock.unlock()
+        }
+    }
+
+    var closeReason: SerialPort.CloseReason? {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .ended(let reason) = state { return reason }
+        return nil
+    }
+
+    func withDescriptor<T>(operation: String, _ body: (FileDescriptor) throws(Errno) -> T) throws(SerialLineError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .ended(let reason) = state { throw Self.writeError(path: path, after: reason) }
+        do {
+            return try body(fd)
+        } catch {
+            throw SerialLineError(path: path, operation: operation, reason: .system(error))
+        }
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        // A full pipe already means "wake up"; nothing else can go wrong worth reporting.
+        _ = Glibc.write(wakeWriter.rawValue, &byte, 1)
+    }
+
+    private static func writeError(path: String, after reason: SerialPort.CloseReason) -> SerialLineError {
+        switch reason {
+        case .closedLocally: SerialLineError(path: path, operation: "write to", reason: .closed)
+        case .deviceGone(let error): error
+        }
+    }
+
+    // MARK: - The loop thread
+
+    private func run() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readChunk, alignment: 1)
+        defer { buffer.deallocate() }
+        var ending: SerialPort.CloseReason? = nil
+
+        while ending == nil {
+            lock.lock()
+            if case .closeRequested = state {
+                lock.unlock()
+                ending = .closedLocally
+                break
+            }
+            let wantsWrite = outgoingHead < outgoing.count
+            lock.unlock()
+
+            let ready: [PollEvents]
+            do {
+                ready = try FileDescriptor.poll(
+                    [PollRequest(fd, events: wantsWrite ? [.readable, .writable] : .readable),
+                     PollRequest(wakeReader, events: .readable)],
+                    timeoutMilliseconds: -1)
+            } catch {
+                ending = gone(error)
+                break
+            }
+            if ready[1].contains(.readable) { drainWakePipe() }
+            let line = ready[0]
+            if line.contains(.invalid) {
+                ending = gone(.badFileDescriptor)
+                break
+            }
+            if !line.isDisjoint(with: [.readable, .hangUp, .error]) {
+                if let reason = readAvailable(into: buffer, hungUp: line.contains(.hangUp)) {
+                    ending = reason
+                    break
+                }
+            }
+            if line.contains(.writable) {
+                if let reason = writeQueued() {
+                    ending = reason
+                    break
+                }
+            }
+        }
+        finish(ending ?? .closedLocally)
+    }
+
+    /// Reads until the kernel has nothing more (or a turn is used up). Returns a reason to end
+    /// when the device has gone.
+    private func readAvailable(into buffer: UnsafeMutableRawBufferPointer, hungUp: Bool) -> SerialPort.CloseReason? {
+        for _ in 0..<Self.readsPerTurn {
+            do {
+                let count = try fd.read(into: buffer)
+                if count == 0 { return gone(nil) }
+                events.yield(.received(Array(buffer[0..<count])))
+            } catch .wouldBlock {
+                // Nothing more to read. A hang-up without data means the device is gone.
+                return hungUp ? gone(nil) : nil
+            } catch {
+                return gone(error)
+            }
+        }
+        return nil
+    }
+
+    private func writeQueued() -> SerialPort.CloseReason? {
+        while true {
+            lock.lock()
+            guard outgoingHead < outgoing.count else {
+                outgoing.removeAll(keepingCapacity: true)
+                outgoingHead = 0
+                lock.unlock()
+                return nil
+            }
+            let bytes = outgoing[outgoingHead].bytes
+            let offset = outgoing[outgoingHead].offset
+            lock.unlock()
+
+            let written: Int
+            let result = bytes.withUnsafeBytes { raw in
+                Result { () throws(Errno) -> Int in try fd.write(UnsafeRawBufferPointer(rebasing: raw[offset...])) }
+            }
+            do throws(Errno) {
+                written = try result.get()
+            } catch .wouldBlock {
+                return nil
+            } catch {
+                return gone(error)
+            }
+
+            lock.lock()
+            outgoing[outgoingHead].offset += written
+            var done: Completion? = nil
+            if outgoing[outgoingHead].offset == bytes.count {
+                done = outgoing[outgoingHead].completion
+                outgoing[outgoingHead] = PendingWrite(bytes: [], offset: 0, completion: nil)
+                outgoingHead += 1
+            }
+            lock.unlock()
+            done?.resume(returning: .success(()))
+        }
+    }
+
+    private func gone(_ errno: Errno?) -> SerialPort.CloseReason {
+        // EIO, end of file and POLLHUP all mean the same to a person: the device went away.
+        _ = errno
+        return .deviceGone(SerialLineError(path: path, operation: "read", reason: .deviceGone))
+    }
+
+    private func drainWakePipe() {
+        var scratch = [UInt8](repeating: 0, count: 64)
+        while Glibc.read(wakeReader.rawValue, &scratch, scratch.count) > 0 {}
+    }
+
+    private func finish(_ reason: SerialPort.CloseReason) {
+        lock.lock()
+        state = .ended(reason)
+        let abandoned = outgoing[outgoingHead...].compactMap(\.completion)
+        outgoing = []
+        outgoingHead = 0
+        let waiters = closeWaiters
+        closeWaiters = []
+        if releasesExclusivity {
+            // TIOCEXCL outlives this descriptor while any other holds the tty (a pty's owner does).
+            try? fd.clearTerminalExclusive()
+        }
+        try? fd.close()
+        try? wakeReader.close()
+        try? wakeWriter.close()
+        lock.unlock()
+
+        let writeError = Self.writeError(path: path, after: reason)
+        for completion in abandoned { completion.resume(returning: .failure(writeError)) }
+        if case .deviceGone(let error) = reason { events.yield(.deviceGone(error)) }
+        events.finish()
+        for waiter in waiters { waiter.resume(returning: reason) }
+    }
+}
