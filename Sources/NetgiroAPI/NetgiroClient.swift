@@ -1,0 +1,264 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The Netgíró v1 Checkout client: a thin HTTP shell around ``NetgiroRequestBuilder`` (building
+/// and signing) and ``NetgiroResponseDecoder`` (reading answers).
+///
+/// Business outcomes come back as responses with a ``ResultCode``; ``NetgiroClientError`` is
+/// thrown only when there is no usable answer. Retries: CheckCart and CancelCart are repeated
+/// (per ``NetgiroRetryPolicy``) after a timeout, a lost connection, a 5xx or an unreadable body;
+/// InsertCart and ConfirmCart never are — a failure after sending is
+/// ``NetgiroClientError/outcomeUnknown(call:cause:)``.
+///
+/// TLS: https base URLs use AsyncHTTPClient's default TLS configuration, which verifies the
+/// certificate chain and host name. Redirects are never followed (the signature covers the URL).
+public final class NetgiroClient: Sendable {
+    public let configuration: NetgiroConfiguration
+    private let builder: NetgiroRequestBuilder
+    private let nonces: NonceGenerator
+    private let http: HTTPClient
+    private let ownsHTTPClient: Bool
+    private let logger: Logger
+
+    /// Largest response body read (Netgíró's answers are a few hundred bytes).
+    static let maxResponseBytes = 256 * 1024
+
+    /// Creates a client with its own HTTP client; call ``shutdown()`` when done.
+    public convenience init(
+        configuration: NetgiroConfiguration, nonces: NonceGenerator = NonceGenerator(),
+        logger: Logger = Logger(label: "netgiro.api")
+    ) {
+        let http = HTTPClient(
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            configuration: Self.httpConfiguration(for: configuration),
+            backgroundActivityLogger: logger)
+        self.init(configuration: configuration, nonces: nonces, httpClient: http, ownsHTTPClient: true, logger: logger)
+    }
+
+    /// Creates a client on an HTTP client the caller owns (and shuts down). Its connect timeout
+    /// should be below the call limits (see ``httpConfiguration(for:)``).
+    public convenience init(
+        configuration: NetgiroConfiguration, nonces: NonceGenerator = NonceGenerator(), httpClient: HTTPClient,
+        logger: Logger = Logger(label: "netgiro.api")
+    ) {
+        self.init(configuration: configuration, nonces: nonces, httpClient: httpClient, ownsHTTPClient: false, logger: logger)
+    }
+
+    private init(
+        configuration: NetgiroConfiguration, nonces: NonceGenerator, httpClient: HTTPClient, ownsHTTPClient: Bool,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.builder = NetgiroRequestBuilder(configuration: configuration)
+        self.nonces = nonces
+        self.http = httpClient
+        self.ownsHTTPClient = ownsHTTPClient
+        self.logger = logger
+    }
+
+    /// The AsyncHTTPClient configuration the client uses: connect timeout from the
+    /// configuration, no redirects, certificate verification on (the default).
+    public static func httpConfiguration(for configuration: NetgiroConfiguration) -> HTTPClient.Configuration {
+        var c = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        c.timeout.connect = TimeAmount(configuration.timeouts.connect)
+        c.httpVersion = .http1Only
+        return c
+    }
+
+    public func shutdown() async throws {
+        if ownsHTTPClient { try await http.shutdown() }
+    }
+
+    // MARK: The four calls
+
+    /// InsertCart. Never retried. A failure after the request was written is
+    /// ``NetgiroClientError/outcomeUnknown(call:cause:)``: a cart may exist.
+    public func insertCart(_ request: InsertCartRequest) async throws(NetgiroClientError) -> InsertCartResponse {
+        let raw = try await exchange(.insertCart) { nonce in try builder.insertCart(request, nonce: nonce) }
+        do {
+            return try NetgiroResponseDecoder.decodeInsertCart(raw.body)
+        } catch {
+            throw .decoding(call: .insertCart, httpStatus: raw.status, error)
+        }
+    }
+
+    /// CheckCart. Retried per the retry policy.
+    public func checkCart(transactionId: String) async throws(NetgiroClientError) -> CartResponse {
+        try await cartCall(.checkCart) { nonce in try builder.checkCart(transactionId: transactionId, nonce: nonce) }
+    }
+
+    /// ConfirmCart, with the SMS payment code as `identifier` in the SSN flow. Never retried: on
+    /// ``NetgiroClientError/outcomeUnknown(call:cause:)`` ask CheckCart whether it is still needed.
+    public func confirmCart(transactionId: String, identifier: String? = nil) async throws(NetgiroClientError) -> CartResponse {
+        try await cartCall(.confirmCart) { nonce in
+            try builder.confirmCart(transactionId: transactionId, identifier: identifier, nonce: nonce)
+        }
+    }
+
+    /// CancelCart. Retried per the retry policy. An answer of 10200 means the customer paid
+    /// before the cancel arrived: the sale is paid.
+    public func cancelCart(transactionId: String) async throws(NetgiroClientError) -> CartResponse {
+        try await cartCall(.cancelCart) { nonce in try builder.cancelCart(transactionId: transactionId, nonce: nonce) }
+    }
+
+    // MARK: Machinery
+
+    private func cartCall(
+        _ call: NetgiroCall, build: (String) throws -> PreparedRequest
+    ) async throws(NetgiroClientError) -> CartResponse {
+        let attempts = call.isSafeToRetry ? configuration.retry.maxAttempts : 1
+        var attempt = 1
+        while true {
+            do {
+                let raw = try await exchange(call, build: build)
+                do {
+                    return try NetgiroResponseDecoder.decodeCart(raw.body)
+                } catch {
+                    throw NetgiroClientError.decoding(call: call, httpStatus: raw.status, error)
+                }
+            } catch let error as NetgiroClientError {
+                guard attempt < attempts, Self.isRetryable(error) else { throw error }
+                logger.info(
+                    "retrying Netgíró call",
+                    metadata: ["call": "\(call)", "attempt": "\(attempt + 1)", "after": "\(error)"])
+                let pause = configuration.retry.backoff * attempt
+                attempt += 1
+                if pause > .zero { try? await Task.sleep(for: pause) }
+            } catch {
+                throw .invalidRequest(call: call, reason: "\(error)")
+            }
+        }
+    }
+
+    static func isRetryable(_ error: NetgiroClientError) -> Bool {
+        switch error {
+        case .notSent, .timeout, .connectionLost, .serverError, .decoding: return true
+        case .outcomeUnknown, .responseSignatureInvalid, .invalidRequest: return false
+        }
+    }
+
+    struct RawResponse {
+        var status: Int
+        var body: [UInt8]
+    }
+
+    /// One HTTP exchange: build and sign (fresh nonce), send, read the body, check the response
+    /// signature, map transport failures and 5xx.
+    private func exchange(
+        _ call: NetgiroCall, build: (String) throws -> PreparedRequest
+    ) async throws(NetgiroClientError) -> RawResponse {
+        let prepared: PreparedRequest
+        do {
+            prepared = try build(nonces.next())
+        } catch {
+            throw .invalidRequest(call: call, reason: "\(error)")
+        }
+        var request = HTTPClientRequest(url: prepared.url)
+        request.method = .POST
+        for header in prepared.headers { request.headers.add(name: header.name, value: header.value) }
+        request.body = .bytes(ByteBuffer(bytes: prepared.body))
+
+        let status: Int
+        let headers: HTTPHeaders
+        let body: [UInt8]
+        do {
+            let response = try await http.execute(request, timeout: TimeAmount(configuration.timeouts[call]), logger: logger)
+            status = Int(response.status.code)
+            headers = response.headers
+            var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch {
+            throw Self.mapTransportError(error, call: call)
+        }
+        logger.debug("Netgíró answered", metadata: ["call": "\(call)", "http.status": "\(status)"])
+
+        try checkSignature(call: call, prepared: prepared, headers: headers, body: body)
+
+        if (500...599).contains(status) {
+            // A Netgíró business result is used whatever the status; anything else is a server error.
+            let envelope = try? NetgiroResponseDecoder.decodeEnvelope(body)
+            if let envelope, envelope.resultCode.code >= 10000 {
+                return RawResponse(status: status, body: body)
+            }
+            if (call == .insertCart || call == .confirmCart), status == 502 || status == 504, envelope == nil {
+                throw .outcomeUnknown(call: call, cause: .gatewayStatus(status))
+            }
+            throw .serverError(call: call, httpStatus: status, envelope: envelope)
+        }
+        return RawResponse(status: status, body: body)
+    }
+
+    private func checkSignature(
+        call: NetgiroCall, prepared: PreparedRequest, headers: HTTPHeaders, body: [UInt8]
+    ) throws(NetgiroClientError) {
+        let mode = configuration.responseSignatures
+        guard mode != .off else { return }
+        let result = ResponseSignatureCheck.check(
+            nonce: headers.first(name: NetgiroHeader.nonce), signature: headers.first(name: NetgiroHeader.signature),
+            secret: configuration.secret, requestURL: prepared.url, body: body)
+        let reason: String
+        switch result {
+        case .valid: return
+        case .missing: reason = "missing"
+        case .mismatch: reason = "wrong"
+        }
+        if mode == .verify { throw .responseSignatureInvalid(call: call, reason: reason) }
+        logger.warning(
+            "Netgíró response signature \(reason); accepted because response signature checking is 'warn'",
+            metadata: ["call": "\(call)"])
+    }
+
+    /// Sorts a transport error into "not sent" (nothing reached the server) and "sent, no answer".
+    static func mapTransportError(_ error: any Error, call: NetgiroCall) -> NetgiroClientError {
+        switch classify(error) {
+        case .notSent(let reason):
+            return .notSent(call: call, reason: reason)
+        case .timeout:
+            return call.isSafeToRetry ? .timeout(call: call) : .outcomeUnknown(call: call, cause: .timeout)
+        case .lost(let reason):
+            return call.isSafeToRetry
+                ? .connectionLost(call: call, reason: reason) : .outcomeUnknown(call: call, cause: .connectionLost(reason))
+        }
+    }
+
+    enum TransportClass: Equatable {
+        case notSent(String)
+        case timeout
+        case lost(String)
+    }
+
+    static func classify(_ error: any Error) -> TransportClass {
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout, .socksHandshakeTimeout,
+                .httpProxyHandshakeTimeout:
+                return .notSent("could not connect in time")
+            case .invalidURL, .emptyHost, .emptyScheme, .alreadyShutdown:
+                return .notSent("\(e)")
+            case .deadlineExceeded, .readTimeout, .writeTimeout:
+                return .timeout
+            default:
+                return .lost("\(e)")
+            }
+        }
+        if error is NIOConnectionError { return .notSent("connection refused or unreachable") }
+        if let e = error as? ChannelError, case .connectTimeout = e { return .notSent("could not connect in time") }
+        if let e = error as? IOError,
+            [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(e.errnoCode)
+        {
+            return .notSent("connection refused or unreachable")
+        }
+        if error is SocketAddressError { return .notSent("the host name could not be resolved") }
+        let typeName = String(reflecting: type(of: error))
+        if typeName.contains("NIOSSLError") || typeName.contains("BoringSSLError") {
+            // TLS failures surface during the handshake, before the request is written.
+            if "\(error)".lowercased().contains("handshake") { return .notSent("TLS handshake failed: \(error)") }
+        }
+        return .lost("\(error)")
+    }
+}
+
