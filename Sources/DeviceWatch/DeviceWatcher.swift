@@ -94,8 +94,10 @@ public final class DeviceWatcher: Sendable {
             set { lock.lock(); presentNow = newValue; lock.unlock() }
         }
 
+        /// Closes the wake-up pipe; from now on `requestStop` writes nothing (the numbers may be reused).
         func closePipe() {
             lock.lock()
+            stopping = true
             close(wakeReader)
             close(wakeWriter)
             lock.unlock()

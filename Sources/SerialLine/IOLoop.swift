@@ -69,8 +69,8 @@ final class IOLoop: @unchecked Sendable {
             }
             let wasIdle = outgoingHead == outgoing.count
             outgoing.append(PendingWrite(bytes: bytes, offset: 0, completion: completion))
+            if wasIdle { wakeLocked() }
             lock.unlock()
-            if wasIdle { wake() }
         case .closeRequested:
             lock.unlock()
             throw SerialLineError(path: path, operation: "write to", reason: .closed)
@@ -82,9 +82,11 @@ final class IOLoop: @unchecked Sendable {
 
     func requestClose() {
         lock.lock()
-        if case .running = state { state = .closeRequested }
+        if case .running = state {
+            state = .closeRequested
+            wakeLocked()
+        }
         lock.unlock()
-        wake()
     }
 
     func whenClosed(_ waiter: CheckedContinuation<SerialPort.CloseReason, Never>) {
@@ -116,7 +118,9 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    private func wake() {
+    /// Wakes the loop thread out of `poll`. Call with `lock` held and the loop not yet ended:
+    /// `finish` closes the pipe under the same lock, so the descriptor is never a stale number.
+    private func wakeLocked() {
         var byte: UInt8 = 1
         // A full pipe already means "wake up"; nothing else can go wrong worth reporting.
         _ = Glibc.write(wakeWriter.rawValue, &byte, 1)
@@ -163,7 +167,9 @@ final class IOLoop: @unchecked Sendable {
                 break
             }
             if !line.isDisjoint(with: [.readable, .hangUp, .error]) {
-                if let reason = readAvailable(into: buffer, hungUp: line.contains(.hangUp)) {
+                // POLLHUP or POLLERR with nothing left to read: the device is gone (and polling
+                // again would return at once, forever).
+                if let reason = readAvailable(into: buffer, hungUp: !line.isDisjoint(with: [.hangUp, .error])) {
                     ending = reason
                     break
                 }
