@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -316,10 +315,10 @@ public final class NetgiroSimulator: Sendable {
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
-        headers[HTTPField.Name(NetgiroHeader.nonce)!] = nonce
-        headers[HTTPField.Name(NetgiroHeader.signature)!] =
+        headers[.init(NetgiroHeader.nonce)!] = nonce
+        headers[.init(NetgiroHeader.signature)!] =
             NetgiroSignature.compute(secret: signingSecret, nonce: nonce, url: requestURL, body: body)
-        headers[HTTPField.Name(NetgiroHeader.referenceId)!] = nonce
+        headers[.init(NetgiroHeader.referenceId)!] = nonce
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

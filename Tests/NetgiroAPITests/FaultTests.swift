@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+
+@testable import NetgiroAPI
+@testable import Simulators
+
+/// Runs `body`, which should fail with a client error, and returns that error.
+func clientError(
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void
+) async -> NetgiroClientError? {
+    do {
+        try await body()
+        Issue.record("expected a NetgiroClientError, got success", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as NetgiroClientError {
+        return error
+    } catch {
+        Issue.record("expected a NetgiroClientError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// Every fault class surfaces as the right typed error.
+@Suite struct FaultTests {
+    @Test func serverErrorOnCheckCart() async throws {
+        try await Loopback.run(retry: .none) { lb in
+            let id = try #require(try await lb.insert("8223283", .automatic).transactionId)
+            lb.sim.injectNext(.serverError, on: .checkCart)
+            let error = await clientError { _ = try await lb.client.checkCart(transactionId: id) }
+            guard case .serverError(.checkCart, 500, let envelope)? = error else {
+                Issue.record("got \(String(describing: error))")
+                return
+            }
+            #expect(envelope?.resultCode == .serverError)
+            #expect(error?.requestMayHaveTakenEffect == false)
+        }
+    }
+
+    @Test func serverErrorOnCheckCartIsRetried() async throws {
+        try await Loopback.run(retry: .init(maxAttempts: 3, backoff: .zero), signatures: .off) { lb in
+            let id = try #require(try await lb.insert("8223283", .automatic).transactionId)
+            lb.sim.injectNext(.serverError, on: .checkCart)
+            lb.sim.injectNext(.garbage, on: .checkCart)
+            #expect(try await lb.client.checkCart(transactionId: id).resultCode == .pendingCustomerConfirmation)
+            // The 500 never reached the cart; the garbage answer and the good one did.
+            #expect(lb.sim.cart(id)?.count(.checkCart) == 2)
+        }
+    }
+
+    @Test func droppedConnectionOnInsertCartIsOutcomeUnknown() async throws {
+        try await Loopback.run { lb in
+            lb.sim.injectNext(.dropAfterCommit, on: .insertCart)
+            let error = await clientError { _ = try await lb.insert("5000041234", .automatic) }
+            guard case .outcomeUnknown(.insertCart, .connectionLost)? = error else {
+                Issue.record("got \(String(describing: error))")
+                return
+            }
+            #expect(error?.requestMayHaveTakenEffect == true)
+            #expect("\(error!)".contains("do not insert again"))
+            // Never retried, yet the cart exists (and is paid: AppCode + Automatic).
+            let ledger = lb.sim.ledger()
+            #expect(ledger.count == 1)
+            #expect(ledger.first?.count(.insertCart) == 1)
+            #expect(ledger.first?.state == "paid")
+        }
+    }
+
+    @Test func droppedConnectionOnConfirmCartIsOutcomeUnknown() async throws {
+        try await Loopback.run { lb in
+            let id = try #require(try await lb.insert("5000041234", .manual).transactionId)
+            lb.sim.injectNext(.dropAfterCommit, on: .confirmCart)
+            let error = await clientError { _ = try await lb.client.confirmCart(transactionId: id) }
+            guard case .outcomeUnknown(.confirmCart, .connectionLost)? = error else {
+                Issue.record("got \(String(describing: error))")
+                return
+            }
+            #expect(lb.sim.cart(id)?.count(.confirmCart) == 1)
+            #expect(try await lb.client.checkCart(transactionId: id).resultCode == .paymentCompleted)
+        }
+    }
+
+    @Test func droppedConnectionOnCheckCartIsRetried() async throws {
+        try await Loopback.run { lb in
+            let id = try #require(try await lb.insert("8223283", .automatic).transactionId)
+            lb.sim.injectNext(.dropAfterCommit, on: .checkCart)
+            #expect(try await lb.client.checkCart(transactionId: id).resultCode == .pendingCustomerConfirmation)
+            #expect(lb.sim.cart(id)?.count(.checkCart) == 2)
+        }
+    }
+
+    @Test func garbageIsADecodingError() async throws {
+        try await Loopback.run(retry: .none, signatures: .off) { lb in
+            let id = try #require(try await lb.insert("8223283", .automatic).transactionId)
+            lb.sim.injectNext(.garbage, on: .checkCart)
+            let error = await clientError { _ = try await lb.client.checkCart(transactionId: id) }
+            guard case .decoding(.checkCart, 200, _)? = error else {
+                Issue.record("got \(String(describing: error))")
+                return
+            }
+        }
+    }
+
+    @Test func unsignedAnswerFailsInVerifyMode() async throws {
+        try await Loopback.run(retry: .none, signatures: .verify) { lb in
+            lb.sim.injectNext(.garbage, on: .insertCart)
+            let error = await clientError { _ = try await lb.insert("8223283", .automatic) }
+            #expect(error == .responseSignatureInvalid(call: .insertCart, reason: "missing"))
+            #expect(error?.requestMayHaveTakenEffect == true)
+        }
+    }
+
+    @Test func slowAnswerIsATimeout() async throws {
+        try await Loopback.run(
+            faults: .init(slowDelayMilliseconds: 30_000), timeouts: .uniform(.milliseconds(300), connect: .seconds(5)),
+            retry: .none
+        ) { lb in
+            let id = try #require(try await lb.insert("8223283", .automatic).transactionId)
+            lb.sim.injectNext(.slow, on: .checkCart)
+            let check = await clientError { _ = try await lb.client.checkCart(transactionId: id) }
+            #expect(check == .timeout(call: .checkCart))
+            lb.sim.injectNext(.slow, on: .insertCart)
+            let insert = await clientError { _ = try await lb.insert("8223283", .automatic, reference: "R2") }
+            #expect(insert == .outcomeUnknown(call: .insertCart, cause: .timeout))
+        }
+    }
+
+    @Test func nothingListeningIsNotSent() async throws {
+        // Port 1 on loopback: nothing listens there, the connection is refused.
+        try await Loopback.run(timeouts: .uniform(.seconds(5), connect: .milliseconds(300)), baseURL: "http://127.0.0.1:1/v1/") { lb in
+            let error = await clientError { _ = try await lb.insert("8223281", .automatic) }
+            guard case .notSent(.insertCart, _)? = error else {
+                Issue.record("got \(String(describing: error))")
+                return
+            }
+            #expect(error?.requestMayHaveTakenEffect == false)
+        }
+    }
+
+    @Test func seededProbabilitiesAreReproducible() async throws {
+        @Sendable func outcomes() async throws -> [String] {
+            let results = LockedList()
+            try await Loopback.run(retry: .none, signatures: .off) { lb in
+                let id = try #require(try await lb.insert("5000041234", .automatic, reference: "R").transactionId)
+                lb.sim.setFaults(.init(serverError: 0.3, garbage: 0.3))
+                for _ in 0..<12 {
+                    do {
+                        results.append("\(try await lb.client.checkCart(transactionId: id).resultCode.code)")
+                    } catch NetgiroClientError.serverError {
+                        results.append("500")
+                    } catch NetgiroClientError.decoding {
+                        results.append("garbage")
+                    } catch {
+                        results.append("\(error)")
+                    }
+                }
+            }
+            return results.items
+        }
+        let first = try await outcomes()
+        let second = try await outcomes()
+        #expect(first == second)
+        #expect(Set(first).count > 1)
+    }
+}
+
+final class LockedList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _items: [String] = []
+    func append(_ s: String) { lock.lock(); _items.append(s); lock.unlock() }
+    var items: [String] { lock.lock(); defer { lock.unlock() }; return _items }
+}
