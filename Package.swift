@@ -1,0 +1,75 @@
+// swift-tools-version: 6.1
+// netgiro-pos-bridge: drives a USB-serial PIN pad and runs Netgíró's v1 offline (POS) checkout.
+// Module plan and dependency rules: DESIGN.md (kept in ../shared/DESIGN.md) — pure state machines
+// in the middle (PinpadProtocol, PinpadFirmware, Checkout), thin I/O shells around them.
+import PackageDescription
+
+let package = Package(
+    name: "netgiro-pos-bridge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ngbridge", targets: ["ngbridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // Embedded-clean: imports nothing. Frames, CRC, COBS, messages, link-layer state machine.
+        .target(name: "PinpadProtocol"),
+        // Embedded-clean: the pad's logic (screen model, prompt table, keypad entry).
+        .target(name: "PinpadFirmware", dependencies: ["PinpadProtocol"]),
+        // termios tty, pty pairs, exclusive open, poll()-based async I/O. System only.
+        .target(name: "SerialLine"),
+        .systemLibrary(
+            name: "CUdev", pkgConfig: "libudev",
+            providers: [.apt(["libudev-dev"])]),
+        .target(name: "DeviceWatch", dependencies: ["CUdev"]),
+        // Test-only: umockdev's testbed API, for fake USB pads and uevents in DeviceWatchTests.
+        .systemLibrary(
+            name: "CUmockdev", pkgConfig: "umockdev-1.0",
+            providers: [.apt(["libumockdev-dev"])]),
+        // Netgíró v1 Checkout client: signing, JSON models, result codes.
+        .target(
+            name: "NetgiroAPI",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        // Netgíró API simulator and PIN-pad simulator host.
+        .target(
+            name: "Simulators",
+            dependencies: [
+                "NetgiroAPI", "PinpadProtocol", "PinpadFirmware", "SerialLine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The daemon and host-side tooling that is not argument parsing.
+        .target(
+            name: "Bridge",
+            dependencies: [
+                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "ngbridge",
+            dependencies: [
+                "Bridge", "Simulators", "DeviceWatch", "NetgiroAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "PinpadProtocolTests", dependencies: ["PinpadProtocol", "Bridge"]),
+        .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
+        .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
+        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "Simulators"]),
+    ]
+)

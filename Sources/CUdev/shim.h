@@ -1,0 +1,2 @@
+// libudev (Debian: libudev-dev), imported into Swift as the CUdev module.
+#include <libudev.h>
