@@ -359,7 +359,7 @@ class Message:
     @property
     def kind(self) -> str:
         """§4 ranges: how the frame travels."""
-        if 0x01 <= self.code <= 0x1F:
+        if self.code <= 0x1F:
             return "link control"
         if 0x20 <= self.code <= 0x3F:
             return "host → pad data"
@@ -367,7 +367,7 @@ class Message:
             return "pad → host data"
         if 0x60 <= self.code <= 0x6F:
             return "data, either direction"
-        return "unassigned range"
+        return "reserved data range"
 
 
 def type_kind(code: int) -> str:
@@ -375,8 +375,8 @@ def type_kind(code: int) -> str:
 
 
 def is_data_type(code: int) -> bool:
-    """Sequenced and acknowledged (§4): 0x20–0x6F."""
-    return 0x20 <= code <= 0x6F
+    """Sequenced and acknowledged (§4): 0x20–0xFF (0x70–0xFF reserved for later versions)."""
+    return code >= 0x20
 
 
 _TOKEN = F("token", "u16", rule="never 0", ok=lambda v: v != 0)
@@ -458,7 +458,7 @@ MESSAGES: dict[int, Message] = {m.code: m for m in [
         _TOKEN,
         F("seconds_remaining", "u16"),
     ), "5.11"),
-    Message(0x44, "ERROR_REPORT", "both", (
+    Message(0x61, "ERROR_REPORT", "both", (
         F("code", "u8", rule="1–6", ok=_in(1, 2, 3, 4, 5, 6)),
         F("ref_type", "u8"),
         F("ref_seq", "u8"),
@@ -1212,7 +1212,7 @@ def cmd_selftest() -> int:
     # Encoder refuses what cannot be encoded.
     for code, fields, what in [
         (0x22, {"token": 70000}, "u16 overflow"),
-        (0x44, {"code": 1, "ref_type": 0, "ref_seq": 0, "text": "x" * 65}, "ERROR_REPORT text > 64"),
+        (0x61, {"code": 1, "ref_type": 0, "ref_seq": 0, "text": "x" * 65}, "ERROR_REPORT text > 64"),
         (0x20, {"lines": [{"align": 0, "text": "a"}] * 9}, "SHOW_SCREEN 9 lines"),
         (0x20, {"lines": [{"align": 0, "text": "x" * 200}] * 2}, "payload > 246"),
         (0x60, {"data": "00" * 247}, "PING of 247 bytes"),
