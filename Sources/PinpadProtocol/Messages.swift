@@ -1,7 +1,7 @@
 /// Message types of protocol v1 (`PROTOCOL.md` §4). The type's range says how it travels:
-/// `0x01–0x1F` link control (no sequence number, never acknowledged), `0x20–0x3F` host → pad,
-/// `0x40–0x5F` pad → host, `0x60–0x6F` either direction; every type from `0x20` up is a data
-/// frame: sequenced, acknowledged, retransmitted.
+/// `0x00–0x1F` link control (no sequence number, never acknowledged), `0x20–0x3F` host → pad,
+/// `0x40–0x5F` pad → host, `0x60–0x6F` either direction, `0x70–0xFF` reserved; every type from
+/// `0x20` up is a data frame: sequenced, acknowledged, retransmitted.
 public enum MessageType: UInt8, Sendable, CaseIterable {
     case ack = 0x01
     case nak = 0x02
@@ -21,9 +21,9 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case entryResult = 0x41
     case status = 0x42
     case busy = 0x43
-    case errorReport = 0x44
 
     case ping = 0x60
+    case errorReport = 0x61
 
     /// True for the types carried in data frames (sequenced and acknowledged).
     public static func isData(_ raw: UInt8) -> Bool { raw >= 0x20 }
