@@ -21,7 +21,18 @@ struct DevicesCommand: ParsableCommand {
     @Option(name: .customLong("serial"), help: ArgumentHelp("Accept only this USB serial number (repeatable).", valueName: "S"))
     var serials: [String] = []
 
+    func validate() throws {
+        _ = try filter()
+    }
+
     func run() throws {
+        let filter = try filter()
+        let candidates = try DeviceListing.candidates(filter: filter)
+        print(json ? DeviceListing.json(candidates) : DeviceListing.table(candidates, filter: filter), terminator: json ? "\n" : "")
+    }
+
+    /// The --match/--serial filter; without --match, the supported pads' IDs.
+    private func filter() throws -> PadFilter {
         var filter: PadFilter
         do {
             filter = try PadFilter(idStrings: ids, serials: serials)
@@ -29,7 +40,6 @@ struct DevicesCommand: ParsableCommand {
             throw ValidationError(error.description)
         }
         if filter.ids.isEmpty { filter.ids = PadFilter.supportedPads.ids }
-        let candidates = try DeviceListing.candidates(filter: filter)
-        print(json ? DeviceListing.json(candidates) : DeviceListing.table(candidates, filter: filter), terminator: json ? "\n" : "")
+        return filter
     }
 }
