@@ -19,7 +19,8 @@ import NIOPosix
 public final class NetgiroClient: Sendable {
     public let configuration: NetgiroConfiguration
     private let builder: NetgiroRequestBuilder
-    private let nonces: NonceGenerator
+    /// The nonce source; share it between clients that use the same app key.
+    public let nonces: NonceGenerator
     private let http: HTTPClient
     private let ownsHTTPClient: Bool
     private let logger: Logger

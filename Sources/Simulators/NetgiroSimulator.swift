@@ -208,6 +208,9 @@ public final class NetgiroSimulator: Sendable {
             case .event(let line):
                 options.logger.info("\(line)")
                 options.events(line)
+            case .smsCodeSent(let id, let code):
+                options.logger.info("cart \(id): sandbox SMS payment code \(PersonalData.mask(code)) sent")
+                options.events("cart \(id): sandbox SMS payment code \(code)")
             case .sendCallback(let callback):
                 startCallback(callback)
             }
@@ -273,7 +276,7 @@ public final class NetgiroSimulator: Sendable {
 
         if fault == .serverError {
             return jsonResponse(status: 500, body: NetgiroSimBody.envelope(message: "An error has occurred.", code: 500),
-                requestURL: wire.url)
+                request: wire)
         }
         if fault == .slow {
             let delay = state.with { $0.faults.probabilities.slowDelay }
@@ -302,23 +305,29 @@ public final class NetgiroSimulator: Sendable {
             return Response(status: .ok, headers: headers,
                 body: .init(byteBuffer: ByteBuffer(string: "<html><body><h1>502 Bad Gateway</h1>\u{0}\u{7f}")))
         default:
-            return jsonResponse(status: reply.status, body: reply.body, requestURL: wire.url)
+            return jsonResponse(status: reply.status, body: reply.body, request: wire)
         }
     }
 
     /// A JSON answer signed as Netgíró's 2016 client expected (SHA-256 of secret + response nonce
-    /// + request URL + body), with the sandbox secret of the app that called.
-    private func jsonResponse(status: Int, body: [UInt8], requestURL: String, secret: NetgiroSecret? = nil) -> Response {
-        let (nonce, signingSecret) = state.with { s -> (String, NetgiroSecret) in
+    /// + request URL + body), with the secret of the app that called (unsigned if the app is
+    /// unknown).
+    private func jsonResponse(status: Int, body: [UInt8], request: NetgiroSimWireRequest) -> Response {
+        let requestURL = request.url
+        let appKey = request.header(NetgiroHeader.appKey)?.lowercased()
+        let (nonce, signingSecret) = state.with { s -> (String, NetgiroSecret?) in
             s.responseNonce += 1
-            return (String(s.responseNonce), secret ?? s.core.configuration.apps.values.first ?? .publicSandbox)
+            let secret = s.core.configuration.apps.first { $0.key.lowercased() == appKey }?.value
+            return (String(s.responseNonce), secret)
         }
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
-        headers[.init(NetgiroHeader.nonce)!] = nonce
-        headers[.init(NetgiroHeader.signature)!] =
-            NetgiroSignature.compute(secret: signingSecret, nonce: nonce, url: requestURL, body: body)
         headers[.init(NetgiroHeader.referenceId)!] = nonce
+        if let signingSecret {
+            headers[.init(NetgiroHeader.nonce)!] = nonce
+            headers[.init(NetgiroHeader.signature)!] =
+                NetgiroSignature.compute(secret: signingSecret, nonce: nonce, url: requestURL, body: body)
+        }
         return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 

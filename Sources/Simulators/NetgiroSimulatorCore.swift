@@ -126,6 +126,9 @@ public struct NetgiroSimulatorCore: Sendable {
     public enum Effect: Sendable, Hashable {
         /// A line for the simulator's output (customer ids masked).
         case event(String)
+        /// The sandbox "sent" an SMS payment code: shown in the simulator's own output (that is
+        /// how a demo learns it), masked in its log.
+        case smsCodeSent(transactionId: String, code: String)
         case sendCallback(Callback)
     }
 
@@ -263,7 +266,7 @@ public struct NetgiroSimulatorCore: Sendable {
             cart.state = .awaitingSmsCode
             code = 10428
             message = "A payment code was sent to the customer by SMS; enter it to confirm"
-            effects.append(.event("cart \(id): sandbox SMS payment code \(sms)"))
+            effects.append(.smsCodeSent(transactionId: id, code: sms))
         case .appCode:
             carts[id] = cart
             cartOrder.append(id)

@@ -1,3 +1,4 @@
+import Foundation
 import NetgiroAPI
 
 /// A point in simulator time: the time since the simulator started. Time is always passed into
@@ -86,8 +87,6 @@ public struct NetgiroSimRandom: RandomNumberGenerator, Sendable {
         return String(repeating: "0", count: 4 - s.count) + s
     }
 }
-
-import Foundation
 
 /// A lock usable from Sendable classes without pulling in NIO's.
 final class NSLockLike: @unchecked Sendable {

@@ -232,6 +232,6 @@ extension NetgiroClient {
     static func withoutRetries(_ client: NetgiroClient) -> NetgiroClient {
         var configuration = client.configuration
         configuration.retry = .none
-        return NetgiroClient(configuration: configuration, logger: Loopback.quietLogger)
+        return NetgiroClient(configuration: configuration, nonces: client.nonces, logger: Loopback.quietLogger)
     }
 }

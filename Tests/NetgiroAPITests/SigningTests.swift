@@ -54,6 +54,16 @@ import Testing
         #expect(throws: NetgiroConfigurationError.self) { try NetgiroSecret.fromFile(path + ".missing") }
     }
 
+    @Test func responseSignatureCheck() {
+        let url = "https://api.netgiro.is/v1/Checkout/CheckCart"
+        let body = Array(#"{"Success":true,"ResultCode":10200}"#.utf8)
+        let good = NetgiroSignature.compute(secret: .publicSandbox, nonce: "9", url: url, body: body)
+        #expect(ResponseSignatureCheck.check(nonce: "9", signature: good, secret: .publicSandbox, requestURL: url, body: body) == .valid)
+        #expect(ResponseSignatureCheck.check(nonce: "8", signature: good, secret: .publicSandbox, requestURL: url, body: body) == .mismatch)
+        #expect(ResponseSignatureCheck.check(nonce: nil, signature: good, secret: .publicSandbox, requestURL: url, body: body) == .missing)
+        #expect(ResponseSignatureCheck.check(nonce: "9", signature: nil, secret: .publicSandbox, requestURL: url, body: body) == .missing)
+    }
+
     @Test func masking() {
         #expect(PersonalData.mask("8223281") == "*****81")
         #expect(PersonalData.mask("1111111119") == "*******119")

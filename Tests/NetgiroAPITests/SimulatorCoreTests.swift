@@ -56,9 +56,9 @@ import Testing
         var w = WireFactory()
         let insert = core.receive(w.insert("1111111119", .automatic), now: at(0))
         #expect(insert.0.insert.resultCode == .smsCodeRequired)
-        #expect(insert.1.contains { if case .event(let s) = $0 { return s.contains("SMS payment code") } else { return false } })
         let id = insert.0.insert.transactionId!
         let code = try! #require(core.smsCode(for: id))
+        #expect(insert.1.contains(.smsCodeSent(transactionId: id, code: code)))
         #expect(code.count == 4)
         #expect(core.receive(w.check(id), now: at(1)).0.cart.resultCode == .smsCodeRequired)
         #expect(core.receive(w.confirm(id), now: at(1)).0.cart.resultCode == .smsCodeRequired)  // no Identifier
