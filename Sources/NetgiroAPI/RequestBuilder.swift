@@ -36,8 +36,24 @@ public struct NetgiroRequestBuilder: Sendable {
         return encoder
     }
 
+    /// Builds InsertCart after checking what Netgíró would refuse anyway, so that such a cart
+    /// is known not to have been sent: a positive whole-krónur amount, a reference, a customer id,
+    /// and `CallbackUrl` with ServerCallback.
     public func insertCart(_ request: InsertCartRequest, nonce: String) throws -> PreparedRequest {
-        try prepare(.insertCart, body: request, nonce: nonce)
+        try Self.validate(request)
+        return try prepare(.insertCart, body: request, nonce: nonce)
+    }
+
+    public static func validate(_ request: InsertCartRequest) throws(NetgiroRequestError) {
+        guard request.amount > 0 else { throw .init("Amount must be a positive number of krónur (got \(request.amount))") }
+        guard !request.reference.isEmpty else { throw .init("Reference is empty") }
+        guard !request.customerId.isEmpty else { throw .init("CustomerId is empty") }
+        if request.confirmationType == .serverCallback, (request.callbackUrl ?? "").isEmpty {
+            throw .init("CallbackUrl is required with ServerCallback")
+        }
+        for (i, item) in request.items.enumerated() where item.quantity <= 0 {
+            throw .init("CartItemRequests[\(i)].Quantity must be positive (thousandths: 1 item = 1000)")
+        }
     }
 
     public func checkCart(transactionId: String, nonce: String) throws -> PreparedRequest {
@@ -66,6 +82,13 @@ public struct NetgiroRequestBuilder: Sendable {
                 .init(name: NetgiroHeader.signature, value: signature),
             ])
     }
+}
+
+/// A request that cannot be sent as it is.
+public struct NetgiroRequestError: Error, Hashable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
 }
 
 /// The outcome of checking a response's signature.

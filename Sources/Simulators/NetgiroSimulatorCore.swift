@@ -203,6 +203,14 @@ public struct NetgiroSimulatorCore: Sendable {
     }
 
     mutating func apply(_ request: NetgiroSimWire.Validated, now: NetgiroSimInstant) -> (Reply, [Effect]) {
+        // Another application's cart does not exist for this one.
+        switch request.body {
+        case .checkCart(let id), .confirmCart(let id, _), .cancelCart(let id):
+            if let cart = carts[id], cart.appKey.lowercased() != request.appKey.lowercased() {
+                return (notFound(request.call, id), [])
+            }
+        case .insertCart: break
+        }
         switch request.body {
         case .insertCart(let insert):
             return insertCart(insert, appKey: request.appKey, now: now)

@@ -137,6 +137,22 @@ func clientError(
         }
     }
 
+    @Test func invalidInsertCartIsNotSent() async throws {
+        try await Loopback.run { lb in
+            let error = await clientError {
+                _ = try await lb.client.insertCart(
+                    InsertCartRequest(amount: 1000, reference: "R", customerId: "8223281", confirmationType: .serverCallback))
+            }
+            guard case .invalidRequest(.insertCart, let reason)? = error else {
+                Issue.record("got \(String(describing: error))")
+                return
+            }
+            #expect(reason.contains("CallbackUrl"))
+            #expect(error?.requestMayHaveTakenEffect == false)
+            #expect(lb.sim.ledger().isEmpty)
+        }
+    }
+
     @Test func seededProbabilitiesAreReproducible() async throws {
         @Sendable func outcomes() async throws -> [String] {
             let results = LockedList()

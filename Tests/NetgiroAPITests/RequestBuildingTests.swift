@@ -60,6 +60,19 @@ import Testing
         #expect(cancel.url.hasSuffix("/v1/Checkout/CancelCart"))
     }
 
+    @Test func refusesWhatNetgiroWouldRefuse() {
+        let builder = NetgiroRequestBuilder(configuration: configuration)
+        let bad: [InsertCartRequest] = [
+            InsertCartRequest(amount: 0, reference: "R", customerId: "8223281", confirmationType: .automatic),
+            InsertCartRequest(amount: 10, reference: "", customerId: "8223281", confirmationType: .automatic),
+            InsertCartRequest(amount: 10, reference: "R", customerId: "", confirmationType: .automatic),
+            InsertCartRequest(amount: 10, reference: "R", customerId: "8223281", confirmationType: .serverCallback),
+        ]
+        for request in bad {
+            #expect(throws: NetgiroRequestError.self) { try builder.insertCart(request, nonce: "1") }
+        }
+    }
+
     @Test func baseURLNormalisation() throws {
         let c = try NetgiroConfiguration(baseURL: "http://127.0.0.1:8089/v1", appKey: "k", secret: .publicSandbox)
         #expect(c.url(for: .checkCart) == "http://127.0.0.1:8089/v1/Checkout/CheckCart")

@@ -149,6 +149,18 @@ import Testing
         #expect(core.receive(w.confirm(pending), now: at(2)).0.cart.resultCode == .alreadyCancelled)
     }
 
+    @Test func anotherAppsCartIsNotFound() {
+        let otherKey = "11111111-2222-3333-4444-555555555555"
+        var core = Core(configuration: .init(apps: [NetgiroSecret.publicSandboxAppKey: .publicSandbox, otherKey: NetgiroSecret("other")]))
+        var w = WireFactory()
+        let id = core.receive(w.insert("8223283", .automatic), now: at(0)).0.insert.transactionId!
+        let other = NetgiroRequestBuilder(configuration: try! NetgiroConfiguration(
+            baseURL: "http://127.0.0.1:8089/v1/", appKey: otherKey, secret: NetgiroSecret("other")))
+        let request = w.wire(try! other.cancelCart(transactionId: id, nonce: "1"))
+        #expect(core.receive(request, now: at(1)).0.cart.resultCode == .cartNotFound)
+        #expect(core.receive(w.check(id), now: at(1)).0.cart.resultCode == .pendingCustomerConfirmation)
+    }
+
     @Test func controlDecisions() {
         var core = Core()
         var w = WireFactory()
