@@ -111,17 +111,22 @@ func clientError(
     }
 
     @Test func slowAnswerIsATimeout() async throws {
-        try await Loopback.run(
-            faults: .init(slowDelayMilliseconds: 30_000), timeouts: .uniform(.milliseconds(300), connect: .seconds(5)),
-            retry: .none
-        ) { lb in
+        try await Loopback.run(faults: .init(slowDelayMilliseconds: 30_000), retry: .none) { lb in
             let id = try #require(try await lb.insert("8223283", .automatic).transactionId)
+            // A client with a short limit, used only for calls the simulator holds for 30 s.
+            var configuration = lb.client.configuration
+            configuration.timeouts = .uniform(.milliseconds(300), connect: .seconds(5))
+            let impatient = NetgiroClient(configuration: configuration, nonces: lb.client.nonces, logger: Loopback.quietLogger)
             lb.sim.injectNext(.slow, on: .checkCart)
-            let check = await clientError { _ = try await lb.client.checkCart(transactionId: id) }
+            let check = await clientError { _ = try await impatient.checkCart(transactionId: id) }
             #expect(check == .timeout(call: .checkCart))
             lb.sim.injectNext(.slow, on: .insertCart)
-            let insert = await clientError { _ = try await lb.insert("8223283", .automatic, reference: "R2") }
+            let insert = await clientError {
+                _ = try await impatient.insertCart(
+                    InsertCartRequest(amount: 100, reference: "R2", customerId: "8223283", confirmationType: .manual))
+            }
             #expect(insert == .outcomeUnknown(call: .insertCart, cause: .timeout))
+            try await impatient.shutdown()
         }
     }
 
