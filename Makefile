@@ -1,0 +1,23 @@
+# netgiro-pos-bridge — the two commands of the README, and a few helpers.
+# Everything runs on the machine's Swift toolchain; system packages are installed by
+# .ci/system-packages (apt-get as root, otherwise it prints the command to run).
+
+.PHONY: demo test build setup embedded-check
+
+## Run the demo: simulated PIN pad + simulated Netgíró, no hardware, no network.
+demo: setup
+	swift build --product ngbridge
+	.ci/demo
+
+## Run every test (unit, pty, umockdev, Embedded build, protocol vectors).
+test:
+	.ci/test
+
+build: setup
+	swift build
+
+setup:
+	.ci/system-packages build
+
+embedded-check:
+	.ci/embedded-check
