@@ -29,8 +29,19 @@ final class Testbed {
         g_object_unref(UnsafeMutableRawPointer(raw))
     }
 
-    /// Adds devices from umockdev's text format (blocks of P:/N:/E:/A:/L: lines).
+    /// Adds devices from umockdev's text format (blocks of P:/N:/E:/A:/L: lines, the device
+    /// first, then its parents), parents first, one block at a time.
+    ///
+    /// umockdev sends an `add` uevent for each device as it creates it. Given the whole text at
+    /// once it may create the tty while its USB parent's attributes are still being written, so
+    /// a watcher could read a half-made parent — something a real kernel never shows, since a
+    /// USB device is complete before its interfaces' ttys appear.
     func add(_ description: String) throws {
+        let blocks = description.components(separatedBy: "\n\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+        for block in blocks.reversed() { try addBlock(block + "\n") }
+    }
+
+    private func addBlock(_ description: String) throws {
         var error: UnsafeMutablePointer<GError>? = nil
         if umockdev_testbed_add_from_string(raw, description, &error) == 0 {
             let message = error.map { String(cString: $0.pointee.message) } ?? "unknown error"
