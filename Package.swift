@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Embedded-clean: imports nothing. Frames, CRC, COBS, messages, link-layer state machine.
@@ -44,6 +45,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
+        // One payment as a pure state machine: customer-id rules, poll schedule, race rules.
+        .target(name: "Checkout", dependencies: ["NetgiroAPI"]),
+        // Durable payment records (SQLite, write-ahead intents) and crash-recovery queries.
+        .target(
+            name: "Journal",
+            dependencies: ["Checkout", .product(name: "GRDB", package: "GRDB.swift")]),
         // Netgíró API simulator and PIN-pad simulator host.
         .target(
             name: "Simulators",
@@ -57,7 +64,7 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI",
+                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -71,5 +78,6 @@ let package = Package(
         .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
         .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "Simulators"]),
+        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI"]),
     ]
 )
