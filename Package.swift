@@ -78,6 +78,7 @@ let package = Package(
         .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
         .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "Simulators"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "Simulators", "SerialLine"]),
         .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI"]),
     ]
 )
