@@ -2,7 +2,7 @@
 # Everything runs on the machine's Swift toolchain; system packages are installed by
 # .ci/system-packages (apt-get as root, otherwise it prints the command to run).
 
-.PHONY: demo test build setup embedded-check
+.PHONY: demo test build setup embedded-check firmware
 
 ## Run the demo: simulated PIN pad + simulated Netgíró, no hardware, no network.
 demo: setup
@@ -21,3 +21,7 @@ setup:
 
 embedded-check:
 	.ci/embedded-check
+
+## The PIN pad's firmware image for QEMU's mps2-an386: firmware/build/pinpad.elf (firmware/README.md).
+firmware:
+	firmware/build.sh
