@@ -78,6 +78,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        // libFuzzer target for the protocol's receiving side (see the file's header for the commands).
+        .executableTarget(name: "ProtocolFuzz", dependencies: ["PinpadProtocol"]),
         .executableTarget(
             name: "ngbridge",
             dependencies: [
