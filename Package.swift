@@ -100,5 +100,6 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
     ]
 )
