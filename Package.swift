@@ -9,6 +9,10 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ngbridge", targets: ["ngbridge"]),
+        // For the Benchmarks/ package (and integrators who embed the protocol or the bridge).
+        .library(name: "PinpadProtocol", targets: ["PinpadProtocol"]),
+        .library(name: "SerialLine", targets: ["SerialLine"]),
+        .library(name: "Bridge", targets: ["Bridge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
