@@ -105,5 +105,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
+        .testTarget(name: "PinpadSimulatorTests", dependencies: ["Simulators", "PinpadFirmware", "PinpadProtocol", "SerialLine", "Bridge"]),
     ]
 )

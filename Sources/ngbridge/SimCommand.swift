@@ -12,6 +12,7 @@ struct SimCommand: AsyncParsableCommand {
         abstract: "Run simulators of the bridge's outside world.",
         subcommands: [
             SimNetgiroCommand.self,
+            SimPinpadCommand.self,
         ]
     )
 }
