@@ -13,6 +13,7 @@ struct SimCommand: AsyncParsableCommand {
         subcommands: [
             SimNetgiroCommand.self,
             SimPinpadCommand.self,
+            SimPinpadQEMUCommand.self,
         ]
     )
 }

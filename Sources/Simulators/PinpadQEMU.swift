@@ -1,0 +1,270 @@
+import Foundation
+import SerialLine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The pad's real firmware image (`firmware/`, Embedded Swift on a Cortex-M4) running in QEMU's
+/// `mps2-an386` machine. Its host line (UART0) is a pty — published at a stable symlink, like the
+/// in-process simulator's — and its keypad and display are reached through the debug channel
+/// on UART1 (`console`; protocol in `firmware/README.md`).
+///
+/// Use: `let pad = try await PinpadQEMU.start(PinpadQEMU.Configuration(image: path))`, open
+/// `pad.hostLinePath` with `SerialPort` like any pad, press keys with `pad.console`, and
+/// `await pad.stop()` at the end (SIGTERM; QEMU removes its ptys). QEMU's pty backend notices
+/// the host side only on a 1 s timer: the first bytes may take that long to reach the pad, which
+/// the host's HELLO repetition covers.
+public final class PinpadQEMU: Sendable {
+    public struct Configuration: Sendable {
+        /// The firmware image (`firmware/build/pinpad.elf`).
+        public var image: String
+        /// The QEMU binary: a path, or a name looked up in `PATH`.
+        public var qemu: String
+        /// Where to publish the host line as a symlink to QEMU's pty, or nil for none.
+        public var linkPath: String?
+        /// Further QEMU arguments, e.g. `["-icount", "shift=auto"]`.
+        public var extraArguments: [String]
+        /// How long to wait for QEMU to announce its ptys: a guard against a hung start only.
+        public var startTimeout: Duration
+
+        public init(
+            image: String, qemu: String = "qemu-system-arm", linkPath: String? = nil,
+            extraArguments: [String] = [], startTimeout: Duration = .seconds(10)
+        ) {
+            self.image = image
+            self.qemu = qemu
+            self.linkPath = linkPath
+            self.extraArguments = extraArguments
+            self.startTimeout = startTimeout
+        }
+    }
+
+    public struct StartError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// The QEMU machine: Cortex-M4 with CMSDK UARTs (UART0 host line, UART1 debug channel).
+    public static let machine = "mps2-an386"
+
+    /// The pty QEMU connected to UART0 (`/dev/pts/N`).
+    public let hostLinePath: String
+    /// The symlink published for the host line, if one was asked for.
+    public let linkPath: String?
+    /// The pty of UART1, the debug channel.
+    public let debugLinePath: String
+    /// Keys and screen of the emulated pad.
+    public let console: PinpadQEMUConsole
+    /// QEMU's process id.
+    public let processID: Int32
+    private let process: QEMUProcess
+
+    private init(hostLinePath: String, linkPath: String?, debugLinePath: String, console: PinpadQEMUConsole, process: QEMUProcess) {
+        self.hostLinePath = hostLinePath
+        self.linkPath = linkPath
+        self.debugLinePath = debugLinePath
+        self.console = console
+        self.processID = process.pid
+        self.process = process
+    }
+
+    /// The full path of an executable named in `PATH` (or the path itself if it contains `/`),
+    /// or nil when there is none — tests use this to skip when QEMU is not installed.
+    public static func locate(_ executable: String = "qemu-system-arm") -> String? {
+        if executable.contains("/") {
+            return access(executable, X_OK) == 0 ? executable : nil
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(executable)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// The QEMU arguments for an image: headless, no monitor, UART0 and UART1 on ptys.
+    public static func arguments(image: String, extra: [String] = []) -> [String] {
+        ["-M", machine, "-display", "none", "-monitor", "none",
+         "-serial", "pty", "-serial", "pty", "-kernel", image] + extra
+    }
+
+    /// Starts QEMU with the image, waits until it has announced both ptys, publishes the host
+    /// line's symlink and opens the debug channel.
+    public static func start(_ configuration: Configuration) async throws -> PinpadQEMU {
+        guard let qemu = locate(configuration.qemu) else {
+            throw StartError(description: "cannot start the emulated pad: \(configuration.qemu) not found — install it (apt-get install qemu-system-arm)")
+        }
+        guard FileManager.default.isReadableFile(atPath: configuration.image) else {
+            throw StartError(description: "cannot start the emulated pad: no firmware image at \(configuration.image) — build it with `make firmware`")
+        }
+        let process = try QEMUProcess.launch(qemu, arguments: arguments(image: configuration.image, extra: configuration.extraArguments))
+        do {
+            let ptys = try await process.waitForPTYs(count: 2, timeout: configuration.startTimeout)
+            if let link = configuration.linkPath {
+                try publish(ptys[0], at: link)
+            }
+            let console: PinpadQEMUConsole
+            do {
+                console = try await PinpadQEMUConsole.open(ptys[1])
+            } catch {
+                if let link = configuration.linkPath { unpublish(link, target: ptys[0]) }
+                throw error
+            }
+            return PinpadQEMU(hostLinePath: ptys[0], linkPath: configuration.linkPath, debugLinePath: ptys[1], console: console, process: process)
+        } catch {
+            await process.terminate()
+            throw error
+        }
+    }
+
+    /// Closes the debug channel, stops QEMU (SIGTERM, SIGKILL after 5 s) and removes the symlink.
+    /// Safe to call more than once.
+    public func stop() async {
+        await console.close()
+        await process.terminate()
+        if let link = linkPath { Self.unpublish(link, target: hostLinePath) }
+    }
+
+    /// Whether QEMU is still running.
+    public var isRunning: Bool { process.isRunning }
+
+    /// What QEMU printed (its pty announcements and any errors), for failure messages.
+    public var qemuOutput: String { process.output }
+
+    private static func publish(_ target: String, at link: String) throws {
+        // Replace only a stale symlink from an earlier run: never a real file, never a live pad.
+        if let existing = try? FileManager.default.destinationOfSymbolicLink(atPath: link) {
+            if FileManager.default.fileExists(atPath: existing) {
+                throw StartError(description: "cannot publish the emulated pad at \(link): it already points to the live line \(existing) — stop that pad or choose another path")
+            }
+            try? FileManager.default.removeItem(atPath: link)
+        }
+        do {
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        } catch {
+            throw StartError(description: "cannot publish the emulated pad at \(link): \(error.localizedDescription) — choose another path")
+        }
+    }
+
+    private static func unpublish(_ link: String, target: String) {
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target {
+            try? FileManager.default.removeItem(atPath: link)
+        }
+    }
+}
+
+/// The QEMU child process and everything it prints (stdout and stderr together).
+final class QEMUProcess: @unchecked Sendable {
+    // @unchecked: `process` is only started once and then read; `buffer` is guarded by `lock`.
+    private let process: Process
+    private let lock = NSLock()
+    private var buffer = ""
+    private var ended = false
+
+    let pid: Int32
+
+    private init(process: Process) {
+        self.process = process
+        self.pid = process.processIdentifier
+    }
+
+    static func launch(_ executable: String, arguments: [String]) throws -> QEMUProcess {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw PinpadQEMU.StartError(description: "cannot start \(executable): \(error.localizedDescription)")
+        }
+        let child = QEMUProcess(process: process)
+        let reader = pipe.fileHandleForReading
+        // Drain QEMU's output for as long as it runs, so it never blocks on a full pipe.
+        Thread.detachNewThread {
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { break }
+                child.append(String(decoding: data, as: UTF8.self))
+            }
+            child.markEnded()
+        }
+        return child
+    }
+
+    private func append(_ text: String) {
+        lock.lock()
+        buffer += text
+        if buffer.utf8.count > 64 * 1024 { buffer = String(buffer.suffix(32 * 1024)) }
+        lock.unlock()
+    }
+
+    private func markEnded() {
+        lock.lock()
+        ended = true
+        lock.unlock()
+    }
+
+    var output: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return buffer
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Whether QEMU's output ended (it exited or closed it).
+    private var hasEnded: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return ended
+    }
+
+    /// The `/dev/pts/N` paths from QEMU's "char device redirected to /dev/pts/N (label serialK)"
+    /// lines, in serial-port order. (QEMU 7.2 ignores `path=` on `-chardev pty`.)
+    static func ptyPaths(in output: String) -> [String] {
+        var byLabel: [(Int, String)] = []
+        for line in output.split(separator: "\n") {
+            guard let range = line.range(of: "redirected to ") else { continue }
+            let rest = line[range.upperBound...]
+            let path = String(rest.prefix { !$0.isWhitespace })
+            var index = byLabel.count
+            if let label = rest.range(of: "(label serial") {
+                index = Int(rest[label.upperBound...].prefix { $0.isNumber }) ?? index
+            }
+            byLabel.append((index, path))
+        }
+        return byLabel.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    func waitForPTYs(count: Int, timeout: Duration) async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let text = output
+            let paths = Self.ptyPaths(in: text)
+            if paths.count >= count { return Array(paths.prefix(count)) }
+            let gone = hasEnded
+            if gone || !process.isRunning || ContinuousClock.now > deadline {
+                let what = gone || !process.isRunning ? "QEMU exited" : "QEMU announced no ptys within \(timeout)"
+                throw PinpadQEMU.StartError(description: "cannot start the emulated pad: \(what); its output: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    func terminate() async {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Simulators
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ngbridge sim pinpad-qemu`: the pad's real firmware image on an emulated Cortex-M4.
+struct SimPinpadQEMUCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pinpad-qemu",
+        abstract: "Run the PIN pad's firmware image in QEMU, its line published like a plugged-in pad.",
+        discussion: """
+            Boots the image (make firmware) on QEMU's mps2-an386 Cortex-M4 machine. The pad's \
+            line (UART0) is a pty, published at --link for the bridge to open; its keypad and \
+            display are reached through the debug channel (UART1): type its commands here, one \
+            per line — K<keys> presses keys (0-9, C Clear, O OK, X Cancel), S shows the screen, \
+            I the state, M the memory use (firmware/README.md). Runs until interrupted or stdin \
+            ends with --exit-on-eof; stops QEMU on the way out. Needs qemu-system-arm.
+            """
+    )
+
+    @Option(help: "The firmware image.")
+    var image = "firmware/build/pinpad.elf"
+
+    @Option(help: "Where to publish the pad's line (a symlink to QEMU's pty).")
+    var link = "/tmp/ngbridge-pinpad0"
+
+    @Option(help: "The QEMU binary.")
+    var qemu = "qemu-system-arm"
+
+    @Flag(help: "Run QEMU with -icount shift=auto (steadier timing, guest time tied to instructions).")
+    var icount = false
+
+    @Flag(help: "Stop when stdin ends (for scripts that pipe commands in).")
+    var exitOnEof = false
+
+    func run() async throws {
+        // Handle SIGINT/SIGTERM ourselves so that QEMU is stopped too.
+        let stopRequests = AsyncStream<Void>.makeStream()
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { stopRequests.continuation.yield() }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let pad: PinpadQEMU
+        do {
+            pad = try await PinpadQEMU.start(PinpadQEMU.Configuration(
+                image: image, qemu: qemu, linkPath: link, extraArguments: icount ? ["-icount", "shift=auto"] : []))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        print("PIN pad firmware in QEMU (\(PinpadQEMU.machine), pid \(pad.processID))")
+        print("pad line: \(link) -> \(pad.hostLinePath)")
+        print("debug channel: \(pad.debugLinePath) — commands: K<keys> (0-9 C O X), S, I, M")
+        fflush(nil)
+
+        // Debug commands from stdin, read on a thread of their own.
+        let commands = AsyncStream<String?>.makeStream()
+        Thread.detachNewThread {
+            while let line = readLine() { commands.continuation.yield(line) }
+            commands.continuation.yield(nil)
+        }
+        let console = pad.console
+        let worker = Task {
+            for await line in commands.stream {
+                guard let line else {
+                    if exitOnEof { stopRequests.continuation.yield() }
+                    break
+                }
+                let text = line.trimmingCharacters(in: .whitespaces)
+                if text.isEmpty { continue }
+                do {
+                    // The screen may show a customer's entry: it goes to this terminal only.
+                    for answer in try await console.command(text) { print(answer) }
+                    print("OK")
+                } catch {
+                    print("\(error)")
+                }
+                fflush(nil)
+            }
+        }
+        let watcher = Task {
+            while pad.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
+            stopRequests.continuation.yield()
+        }
+        for await _ in stopRequests.stream { break }
+        worker.cancel()
+        watcher.cancel()
+        let crashed = !pad.isRunning
+        await pad.stop()
+        if crashed {
+            throw ValidationError("QEMU stopped unexpectedly: \(pad.qemuOutput)")
+        }
+        print("stopped")
+    }
+}
