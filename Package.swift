@@ -100,9 +100,10 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Bridge", "Checkout", "NetgiroAPI", "Simulators",
+                "Bridge", "Checkout", "Journal", "NetgiroAPI", "Simulators",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
         .testTarget(name: "PinpadSimulatorTests", dependencies: ["Simulators", "PinpadFirmware", "PinpadProtocol", "SerialLine", "Bridge"]),

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import NetgiroAPI
+
+/// The daemon's log: one line per event on standard error (journald adds the time), as
+/// `level label: message key=value …` or as one JSON object per line (`log.format=json`).
+///
+/// A last line of defence for personal data: any run of exactly 7 or 10 digits (the shape of an
+/// Icelandic phone number or kennitala) in the message or a metadata value is masked before it
+/// is written, whatever the code that logged it meant to do.
+public struct DaemonLogHandler: LogHandler {
+    public let label: String
+    public let json: Bool
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    let write: @Sendable (String) -> Void
+
+    public init(label: String, json: Bool, write: @escaping @Sendable (String) -> Void = DaemonLogHandler.standardError) {
+        self.label = label
+        self.json = json
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let message = Self.maskDigits("\(event.message)")
+        let pairs = merged.sorted { $0.key < $1.key }.map { ($0.key, Self.maskDigits("\($0.value)")) }
+        if json {
+            var object: [String: String] = ["level": "\(event.level)", "label": label, "message": message]
+            for (k, v) in pairs where object[k] == nil { object[k] = v }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            write(String(decoding: data, as: UTF8.self))
+        } else {
+            let rest = pairs.map { "\($0.0)=\(Self.quote($0.1))" }.joined(separator: " ")
+            write("\(event.level) \(label): \(message)\(rest.isEmpty ? "" : " " + rest)")
+        }
+    }
+
+    static func quote(_ value: String) -> String {
+        value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
+    }
+
+    /// Masks every run of exactly 7 or 10 ASCII digits with ``PersonalData/mask(_:)``.
+    public static func maskDigits(_ text: String) -> String {
+        var out = ""
+        var run = ""
+        func flush() {
+            out += (run.count == 7 || run.count == 10) ? PersonalData.mask(run) : run
+            run = ""
+        }
+        for ch in text {
+            if ch.isASCII, ch.isNumber { run.append(ch) } else {
+                flush()
+                out.append(ch)
+            }
+        }
+        flush()
+        return out
+    }
+
+    public static let standardError: @Sendable (String) -> Void = { line in
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,228 @@
+import Checkout
+import DeviceWatch
+import Foundation
+import Logging
+import PinpadProtocol
+import SerialLine
+
+/// Something that knows terminals by id: the daemon's sessions, or a test's scripted customers.
+public protocol PaymentTerminals: Sendable {
+    func terminal(_ id: String) async -> (any CustomerTerminal)?
+    func onlineIDs() async -> [String]
+    func list() async -> [TillTerminal]
+}
+
+/// The daemon's terminal sessions: one ``PadTerminal`` per pad, named by the pad's serial
+/// number, kept across unplug and replug so a payment waiting on a pad picks it up again.
+///
+/// Pads come from `DeviceWatch` (hotplug, `device.match`) or from one fixed path
+/// (`device.path`, e.g. a simulator's pty), reopened after loss. A pad at a fixed path is named
+/// by the serial number it reports in HELLO_REPLY: the line is opened once to learn it.
+public actor DaemonTerminals: PaymentTerminals {
+    struct Session {
+        let terminal: PadTerminal
+        var path: String?
+        var online = false
+        var info: DeviceInfo?
+        var line: Task<Void, Never>?
+        var statusWatch: Task<Void, Never>?
+    }
+
+    private var sessions: [String: Session] = [:]
+    private var changeListeners: [AsyncStream<Void>.Continuation] = []
+    let hello: HostHello
+    let reconnectGrace: Duration
+    let logger: Logger
+
+    public init(hello: HostHello, reconnectGrace: Duration, logger: Logger) {
+        self.hello = hello
+        self.reconnectGrace = reconnectGrace
+        self.logger = logger
+    }
+
+    public func pad(_ id: String) -> PadTerminal? { sessions[id]?.terminal }
+
+    public func terminal(_ id: String) -> (any CustomerTerminal)? { sessions[id]?.terminal }
+
+    public var ids: [String] { sessions.keys.sorted() }
+
+    public func onlineIDs() -> [String] { sessions.filter { $0.value.online }.keys.sorted() }
+
+    public func isOnline(_ id: String) -> Bool { sessions[id]?.online ?? false }
+
+    public func list() -> [TillTerminal] {
+        sessions.keys.sorted().map { id in
+            let s = sessions[id]!
+            return TillTerminal(
+                id: id, status: s.online ? "online" : "offline",
+                model: s.info.map { String(decoding: $0.model, as: UTF8.self) },
+                firmware: s.info.map { String(decoding: $0.firmwareVersion, as: UTF8.self) }, path: s.path)
+        }
+    }
+
+    /// Fires whenever a terminal comes or goes or changes link state.
+    public func changes() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        changeListeners.append(continuation)
+        return stream
+    }
+
+    /// Adds a terminal that is not a pad (tests, the demo's scripted customer) — or returns the
+    /// session's terminal if one by that id exists.
+    @discardableResult
+    func session(for id: String, path: String?) -> PadTerminal {
+        if let existing = sessions[id] {
+            if let path { sessions[id]?.path = path }
+            return existing.terminal
+        }
+        let terminal = PadTerminal(terminalID: id, reconnectGrace: reconnectGrace)
+        var session = Session(terminal: terminal, path: path)
+        session.statusWatch = Task { [weak self] in
+            for await status in await terminal.statusUpdates() {
+                await self?.update(id, status)
+            }
+        }
+        sessions[id] = session
+        notify()
+        return terminal
+    }
+
+    private func update(_ id: String, _ status: PadTerminal.TerminalStatus) {
+        switch status {
+        case .linkUp(let info):
+            sessions[id]?.online = true
+            sessions[id]?.info = info
+            logger.info(
+                "terminal linked",
+                metadata: ["terminal": "\(id)", "model": "\(String(decoding: info.model, as: UTF8.self))", "firmware": "\(String(decoding: info.firmwareVersion, as: UTF8.self))"])
+        case .linkDown(let reason):
+            sessions[id]?.online = false
+            logger.notice("terminal link down", metadata: ["terminal": "\(id)", "reason": "\(reason)"])
+        case .lineClosed:
+            sessions[id]?.online = false
+            logger.notice("terminal line closed", metadata: ["terminal": "\(id)"])
+        }
+        notify()
+    }
+
+    private func notify() {
+        for listener in changeListeners { listener.yield() }
+    }
+
+    // MARK: - Sources of pads
+
+    /// Follows USB pads through hotplug until cancelled.
+    public func follow(_ filter: PadFilter) async throws(DeviceWatchError) {
+        let watcher = try DeviceWatcher(filter: filter)
+        logger.info("watching for PIN pads", metadata: ["match": "\(filter.ids.map(\.description).joined(separator: ","))", "hotplug": "\(watcher.source)"])
+        await withTaskCancellationHandler {
+            for await event in watcher.events {
+                switch event {
+                case .attached(let device): attach(device)
+                case .detached(let device): detach(device)
+                }
+            }
+        } onCancel: {
+            watcher.stop()
+        }
+    }
+
+    private func attach(_ device: SerialDeviceInfo) {
+        let id = device.usb?.serial ?? device.identity.description
+        let terminal = session(for: id, path: device.path)
+        sessions[id]?.line?.cancel()
+        logger.info("pad attached", metadata: ["terminal": "\(id)", "path": "\(device.path)"])
+        let hello = self.hello
+        let logger = self.logger
+        sessions[id]?.line = Task {
+            do {
+                let port = try SerialPort.open(device.path)
+                let link = PadLink(port: port, hello: hello)
+                await terminal.attach(link)
+                await withTaskCancellationHandler {
+                    await link.run()
+                } onCancel: {
+                    Task { await link.close() }
+                }
+            } catch {
+                logger.error("cannot open pad", metadata: ["terminal": "\(id)", "path": "\(device.path)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func detach(_ device: SerialDeviceInfo) {
+        let id = device.usb?.serial ?? device.identity.description
+        logger.notice("pad detached", metadata: ["terminal": "\(id)", "path": "\(device.path)"])
+        sessions[id]?.line?.cancel()
+        sessions[id]?.line = nil
+        sessions[id]?.online = false
+        notify()
+    }
+
+    /// Keeps the pad at `path` open until cancelled: learns its serial number from HELLO_REPLY,
+    /// then hands the line to that terminal's session (``PadLine/keepOpen``).
+    public func keep(path: String, retryInterval: Duration = .seconds(1)) async {
+        var reported: SerialLineError?
+        while !Task.isCancelled {
+            do {
+                let id = try await probeSerialNumber(path: path)
+                let terminal = session(for: id, path: path)
+                logger.info("pad at fixed path", metadata: ["terminal": "\(id)", "path": "\(path)"])
+                let logger = self.logger
+                await PadLine.keepOpen(path: path, terminal: terminal, hello: hello, retryInterval: retryInterval) { error in
+                    logger.error("cannot open pad", metadata: ["terminal": "\(id)", "path": "\(path)", "error": "\(error)"])
+                }
+                return
+            } catch let error as SerialLineError {
+                if error != reported { logger.error("cannot open pad", metadata: ["path": "\(path)", "error": "\(error)"]) }
+                reported = error
+            } catch {
+                // No HELLO_REPLY in time: try again.
+            }
+            try? await Task.sleep(for: retryInterval)
+        }
+    }
+
+    struct NoHelloReply: Error {}
+
+    /// Opens the line, waits for the link to come up, and closes it again.
+    func probeSerialNumber(path: String, within limit: Duration = .seconds(10)) async throws -> String {
+        let port = try SerialPort.open(path)
+        let link = PadLink(port: port, hello: hello)
+        let runner = Task { await link.run() }
+        let timeout = Task {
+            try? await Task.sleep(for: limit)
+            await link.close()
+        }
+        defer { timeout.cancel() }
+        var serial: String?
+        for await event in link.events {
+            if case .linkUp(let info) = event {
+                serial = String(decoding: info.serialNumber, as: UTF8.self)
+                break
+            }
+        }
+        await link.close()
+        await runner.value
+        guard let serial, !serial.isEmpty else { throw NoHelloReply() }
+        return serial
+    }
+
+    /// Every pad shows "out of service" (on shutdown).
+    public func showOutOfService() async {
+        for session in sessions.values where session.online {
+            await session.terminal.show(.outOfService)
+        }
+    }
+
+    /// Closes every line.
+    public func closeAll() {
+        for (id, session) in sessions {
+            session.line?.cancel()
+            session.statusWatch?.cancel()
+            sessions[id]?.line = nil
+        }
+        for listener in changeListeners { listener.finish() }
+        changeListeners = []
+    }
+}

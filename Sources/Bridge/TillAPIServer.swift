@@ -1,0 +1,316 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// The till API: HTTP/JSON on a unix socket (default) or loopback TCP, on Hummingbird.
+///
+/// Routes (the OpenAPI document `openapi/till-api.json` describes them; a test holds the two
+/// together through ``TillAPIServer/routes``):
+///
+/// | method and path | what |
+/// |---|---|
+/// | `POST /v1/payments` | start a payment (`Idempotency-Key` header: the same payment on retry) → 201 |
+/// | `GET /v1/payments/{id}` | the payment now |
+/// | `GET /v1/payments/{id}/events` | server-sent events: state changes, prompts, screens, the outcome |
+/// | `POST /v1/payments/{id}/cancel` | ask to cancel → 202 (`cancel-requested`) or 200 (already cancelled) |
+/// | `GET /v1/terminals` | the pads and whether they are linked |
+/// | `GET /healthz` | 200 when payments can be taken, 503 with the reason otherwise |
+/// | `GET /metrics` | Prometheus text format |
+///
+/// On TCP every route but `/healthz` needs `Authorization: Bearer TOKEN`. Every refusal is a
+/// problem document (``TillAPIProblem``).
+public struct TillAPIServer: Sendable {
+    public struct Options: Sendable {
+        public var listen: DaemonConfiguration.ListenAddress
+        /// Required on TCP. On the unix socket the file mode guards the door, and a token is not asked for.
+        public var token: String?
+        public var socketMode: UInt16 = 0o660
+        public var maxBodyBytes: Int = 64 * 1024
+        /// Sent as an SSE comment while a payment's event stream is quiet, so proxies keep it open.
+        public var keepAlive: Duration = .seconds(15)
+
+        public init(listen: DaemonConfiguration.ListenAddress, token: String? = nil) {
+            self.listen = listen
+            self.token = token
+        }
+    }
+
+    /// Every route of the API, as (method, path template). The OpenAPI test compares against it.
+    public static let routes: [(method: String, path: String)] = [
+        ("POST", "/v1/payments"),
+        ("GET", "/v1/payments/{id}"),
+        ("GET", "/v1/payments/{id}/events"),
+        ("POST", "/v1/payments/{id}/cancel"),
+        ("GET", "/v1/terminals"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+    ]
+
+    public let options: Options
+    let service: any PaymentService
+    let metrics: TillAPIMetrics
+    let logger: Logger
+
+    public init(options: Options, service: any PaymentService, metrics: TillAPIMetrics, logger: Logger) {
+        self.options = options
+        self.service = service
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// The Hummingbird application, a `Service` for swift-service-lifecycle.
+    /// `onListening` is called once the socket is bound (and, for a unix socket, its mode set),
+    /// with the address as bound (port 0 in the options becomes the port picked).
+    public func application(
+        onListening: @escaping @Sendable (DaemonConfiguration.ListenAddress) async -> Void = { _ in }
+    ) -> some Service {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: TillAPIGuard(token: Self.requiresToken(options) ? options.token : nil, metrics: metrics, logger: logger))
+        addRoutes(to: router)
+        let address: BindAddress
+        switch options.listen {
+        case .unix(let path): address = .unixDomainSocket(path: path)
+        case .tcp(let host, let port): address = .hostname(host, port: port)
+        }
+        let listen = options.listen
+        let mode = options.socketMode
+        let logger = self.logger
+        return Application(
+            router: router,
+            configuration: .init(address: address, serverName: "ngbridge"),
+            onServerRunning: { channel in
+                var bound = listen
+                switch listen {
+                case .unix(let path):
+                    if chmod(path, mode_t(mode)) != 0 {
+                        logger.error("cannot set mode \(String(mode, radix: 8)) on \(path): \(String(cString: strerror(errno)))")
+                    }
+                case .tcp(let host, _):
+                    bound = .tcp(host: host, port: channel.localAddress?.port ?? 0)
+                }
+                logger.info("till API listening", metadata: ["listen": "\(bound)"])
+                await onListening(bound)
+            },
+            logger: logger)
+    }
+
+    static func requiresToken(_ options: Options) -> Bool {
+        if case .tcp = options.listen { return true }
+        return false
+    }
+
+    // MARK: - Routes
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/v1/payments") { request, context in try await self.createPayment(request, context: context) }
+        router.get("/v1/payments/{id}") { _, context in
+            let id = try context.parameters.require("id")
+            guard let payment = await self.service.payment(id: id) else { throw TillAPIProblem.notFound("no payment \(id)") }
+            return try Self.json(payment)
+        }
+        router.get("/v1/payments/{id}/events") { request, context in try await self.events(request, context: context) }
+        router.post("/v1/payments/{id}/cancel") { _, context in
+            let id = try context.parameters.require("id")
+            do {
+                let payment = try await self.service.cancel(id: id)
+                self.logger.info("cancel requested", metadata: ["payment": "\(id)", "terminal": "\(payment.terminal)", "state": "\(payment.state.rawValue)"])
+                return try Self.json(payment, status: payment.state == .cancelled ? .ok : .accepted)
+            } catch let error as PaymentServiceError {
+                throw TillAPIProblem.from(error)
+            }
+        }
+        router.get("/v1/terminals") { _, _ in
+            try Self.json(TerminalList(terminals: await self.service.terminals()))
+        }
+        router.get("/healthz") { _, _ in
+            if let reason = await self.service.readiness() {
+                return try Self.json(Health(status: "unavailable", reason: reason), status: .serviceUnavailable)
+            }
+            return try Self.json(Health(status: "ok", reason: nil))
+        }
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.registry.emitToBuffer())))
+        }
+    }
+
+    struct TerminalList: Codable { var terminals: [TillTerminal] }
+    struct Health: Codable { var status: String; var reason: String? }
+
+    func createPayment(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let key = try TillAPIValidation.idempotencyKey(request.headers[.init("Idempotency-Key")!])
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: options.maxBodyBytes)
+        } catch {
+            throw TillAPIProblem.tooLarge(limit: options.maxBodyBytes)
+        }
+        let paymentRequest = try TillAPIValidation.paymentRequest(from: Data(buffer: body))
+
+        let started: PaymentStart
+        do {
+            started = try await service.start(paymentRequest, idempotencyKey: key)
+        } catch {
+            throw TillAPIProblem.from(error)
+        }
+        let payment = started.payment
+        var response = try Self.json(payment, status: .created)
+        response.headers[.location] = "/v1/payments/\(payment.id)"
+        if started.replayed {
+            response.headers[.init("Idempotent-Replayed")!] = "true"
+            logger.info("payment request replayed", metadata: ["payment": "\(payment.id)", "terminal": "\(payment.terminal)"])
+            return response
+        }
+        metrics.paymentsStarted.increment()
+        logger.info(
+            "payment started",
+            metadata: ["payment": "\(payment.id)", "terminal": "\(payment.terminal)", "amount": "\(payment.amount)", "confirmation": "\(payment.confirmation.rawValue)"])
+        return response
+    }
+
+    func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let stream = await service.events(id: id) else { throw TillAPIProblem.notFound("no payment \(id)") }
+        let after = request.headers[.init("Last-Event-ID")!].flatMap { Int($0) } ?? 0
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-store"
+        let keepAlive = options.keepAlive
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+                // Events and keep-alive ticks through one stream, so one loop writes both.
+                let (merged, continuation) = AsyncStream.makeStream(of: TillPaymentEvent?.self)
+                let feeder = Task {
+                    for await event in stream { continuation.yield(event) }
+                    continuation.finish()
+                }
+                let ticker = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: keepAlive)
+                        continuation.yield(nil)
+                    }
+                }
+                defer {
+                    feeder.cancel()
+                    ticker.cancel()
+                }
+                for await item in merged.cancelOnGracefulShutdown() {
+                    guard let event = item else {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        continue
+                    }
+                    guard event.sequence > after else { continue }
+                    try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
+                    if event.kind == .outcome { break }
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func serverSentEvent(_ event: TillPaymentEvent) -> String {
+        let data = (try? TillAPIJSON.encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return "id: \(event.sequence)\nevent: \(event.kind.rawValue)\ndata: \(data)\n\n"
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let data = try TillAPIJSON.encoder.encode(value)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// First in line for every request: the bearer token (on TCP), problem documents for every
+/// failure (also for routes that do not exist), request metrics and one log line per refusal.
+struct TillAPIGuard: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: String?
+    let metrics: TillAPIMetrics
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response: Response
+        do {
+            if let token, request.uri.path != "/healthz" {
+                guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+                    Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8))
+                else { throw TillAPIProblem.unauthorized() }
+            }
+            response = try await next(request, context)
+        } catch {
+            let problem = Self.problem(for: error)
+            if problem.statusCode >= 500 {
+                logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
+            } else {
+                logger.notice(
+                    "request refused",
+                    metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(problem.statusCode)", "problem": "\(problem.kind)", "field": "\(problem.field ?? "-")"])
+            }
+            metrics.countRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: problem.statusCode)
+            return try problem.response(from: request, context: context)
+        }
+        metrics.countRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code)
+        return response
+    }
+
+    static func problem(for error: any Error) -> TillAPIProblem {
+        if let problem = error as? TillAPIProblem { return problem }
+        if let http = error as? HTTPError {
+            switch http.status {
+            case .notFound: return .notFound("no such route — see openapi/till-api.json")
+            case .methodNotAllowed:
+                return TillAPIProblem(.methodNotAllowed, type: "method-not-allowed", title: "Method not allowed", detail: "this route does not take that method")
+            case .contentTooLarge: return .tooLarge(limit: 0)
+            default:
+                return TillAPIProblem(http.status, type: "http-\(http.status.code)", title: http.status.reasonPhrase, detail: http.body ?? http.status.reasonPhrase)
+            }
+        }
+        return TillAPIProblem(.internalServerError, type: "internal", title: "Internal error", detail: "the bridge failed to answer; its log has the details")
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+}
+
+/// The daemon's metrics, on a Prometheus registry of its own (so several bridges in one test
+/// process do not mix). Served at `/metrics`.
+public final class TillAPIMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
+    let paymentsStarted: Metrics.Counter
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.factory = PrometheusMetricsFactory(registry: registry)
+        self.paymentsStarted = Metrics.Counter(label: "ngbridge_payments_started_total", factory: factory)
+    }
+
+    func countRequest(method: String, route: String, status: Int) {
+        Metrics.Counter(
+            label: "ngbridge_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))],
+            factory: factory
+        ).increment()
+    }
+
+    /// A payment reached a final state.
+    public func countOutcome(_ state: TillPaymentState) {
+        Metrics.Counter(label: "ngbridge_payments_finished_total", dimensions: [("state", state.rawValue)], factory: factory).increment()
+    }
+
+    /// How many terminals are linked now.
+    public func recordTerminals(online: Int) {
+        Metrics.Gauge(label: "ngbridge_terminals_online", factory: factory).record(online)
+    }
+}
