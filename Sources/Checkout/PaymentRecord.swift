@@ -1,0 +1,244 @@
+import Foundation
+import NetgiroAPI
+
+/// One cart line as the till sends it. Whole ISK; quantity in thousandths (2 items = 2000).
+public struct PaymentLine: Sendable, Hashable, Codable {
+    public var productNo: String
+    public var name: String
+    public var description: String?
+    public var unitPrice: Int
+    /// Line total, whole ISK.
+    public var amount: Int
+    public var quantity: Int
+
+    public init(productNo: String, name: String, description: String? = nil, unitPrice: Int, amount: Int, quantity: Int) {
+        self.productNo = productNo
+        self.name = name
+        self.description = description
+        self.unitPrice = unitPrice
+        self.amount = amount
+        self.quantity = quantity
+    }
+
+    var cartItem: CartItem {
+        CartItem(productNo: productNo, name: name, description: description, unitPrice: unitPrice, amount: amount, quantity: quantity)
+    }
+}
+
+/// What the till asks for: one payment.
+public struct PaymentRequest: Sendable, Hashable, Codable {
+    /// Whole ISK, > 0.
+    public var amount: Int
+    /// The till's reference for the sale (Netgíró's `Reference`). At most one payment per
+    /// reference is in flight at a time.
+    public var reference: String
+    public var description: String?
+    public var lines: [PaymentLine]
+    /// Manual by default: with Manual, money moves only when the bridge calls ConfirmCart, so a
+    /// cart orphaned by a lost InsertCart answer is never captured (DESIGN.md, "the one window").
+    public var confirmationType: ConfirmationType
+    /// The pad that takes the customer's entries.
+    public var terminalID: String
+    /// Required with ServerCallback.
+    public var callbackUrl: String?
+    public var callbackCancelUrl: String?
+
+    public init(
+        amount: Int, reference: String, description: String? = nil, lines: [PaymentLine] = [],
+        confirmationType: ConfirmationType = .manual, terminalID: String, callbackUrl: String? = nil,
+        callbackCancelUrl: String? = nil
+    ) {
+        self.amount = amount
+        self.reference = reference
+        self.description = description
+        self.lines = lines
+        self.confirmationType = confirmationType
+        self.terminalID = terminalID
+        self.callbackUrl = callbackUrl
+        self.callbackCancelUrl = callbackCancelUrl
+    }
+
+    /// Why the request cannot be run, in words for the till; nil when it can.
+    public var problem: PaymentRequestError? {
+        if amount <= 0 { return .amountNotPositive(amount) }
+        if reference.trimmingCharacters(in: .whitespaces).isEmpty { return .emptyReference }
+        if reference.count > 64 { return .referenceTooLong(reference.count) }
+        if terminalID.isEmpty { return .noTerminal }
+        if confirmationType == .serverCallback, (callbackUrl ?? "").isEmpty { return .callbackURLMissing }
+        if !lines.isEmpty, lines.reduce(0, { $0 + $1.amount }) != amount {
+            return .linesDoNotAddUp(lines: lines.reduce(0, { $0 + $1.amount }), amount: amount)
+        }
+        return nil
+    }
+}
+
+public enum PaymentRequestError: Error, Sendable, Hashable, CustomStringConvertible {
+    case amountNotPositive(Int)
+    case emptyReference
+    case referenceTooLong(Int)
+    case noTerminal
+    case callbackURLMissing
+    case linesDoNotAddUp(lines: Int, amount: Int)
+
+    public var description: String {
+        switch self {
+        case .amountNotPositive(let a): return "the amount must be a whole number of krónur above 0 (got \(a))"
+        case .emptyReference: return "the payment has no reference — send the till's sale reference"
+        case .referenceTooLong(let n): return "the reference is \(n) characters long; use at most 64"
+        case .noTerminal: return "no terminal was named for the payment — name the PIN pad that should take it"
+        case .callbackURLMissing:
+            return "ServerCallback needs a callback URL Netgíró can reach — configure one or use Manual confirmation"
+        case .linesDoNotAddUp(let lines, let amount):
+            return "the cart lines add up to \(lines) ISK but the amount is \(amount) ISK — send matching lines or none"
+        }
+    }
+}
+
+/// Where a payment is. The last five are final.
+public enum PaymentPhase: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Recorded, not started.
+    case created
+    /// The pad asks for the customer's app code, phone number or kennitala.
+    case awaitingCustomerID
+    /// Write-ahead intent: InsertCart is about to be (or is being) sent. No TransactionId yet.
+    case inserting
+    /// The cart exists; waiting for the customer (polling CheckCart).
+    case awaitingCustomer
+    /// The pad asks for the SMS payment code.
+    case awaitingSMSCode
+    /// ConfirmCart is being sent.
+    case confirming
+    /// CancelCart is being sent (till cancel, deadline, customer cancel).
+    case cancelling
+
+    case paid
+    case declined
+    case cancelled
+    /// Nothing happened at Netgíró (not sent, or refused before a cart existed).
+    case failed
+    /// The bridge cannot tell whether money moved (InsertCart sent, no answer): staff must check
+    /// Netgíró for the reference.
+    case unknown
+
+    public var isFinal: Bool {
+        switch self {
+        case .paid, .declined, .cancelled, .failed, .unknown: return true
+        default: return false
+        }
+    }
+
+    public static let finalPhases: [PaymentPhase] = allCases.filter(\.isFinal)
+}
+
+/// Why a cart is being cancelled.
+public enum CancelReason: String, Sendable, Hashable, Codable {
+    /// The till asked.
+    case till
+    /// The overall deadline passed.
+    case deadline
+    /// The customer pressed Cancel on the pad, or let the prompt time out.
+    case customer
+    /// Too many wrong SMS payment codes.
+    case smsCodeTries
+    /// The pad went away during a prompt.
+    case terminal
+
+    /// The final phase once the cancel is through.
+    var finalPhase: PaymentPhase { self == .smsCodeTries ? .declined : .cancelled }
+
+    var explanation: String {
+        switch self {
+        case .till: return "cancelled at the till"
+        case .deadline: return "the customer did not finish in time"
+        case .customer: return "cancelled by the customer on the pad"
+        case .smsCodeTries: return "too many wrong SMS payment codes"
+        case .terminal: return "the PIN pad went away"
+        }
+    }
+}
+
+/// The durable picture of one payment: what the journal stores and what recovery rebuilds the
+/// checkout from. It holds no personal data in clear — the customer identifier only masked.
+public struct PaymentRecord: Sendable, Hashable, Codable {
+    public var id: String
+    public var request: PaymentRequest
+    public var phase: PaymentPhase
+    public var customerKind: CustomerIDKind?
+    /// e.g. `*****81`.
+    public var customerMasked: String?
+    public var transactionId: String?
+    public var invoiceNumber: Int?
+    /// Netgíró's last message, or the bridge's explanation of a final state.
+    public var lastMessage: String?
+    /// Netgíró's last result code.
+    public var lastResultCode: Int?
+    /// Set when a cancel was asked for (recovery carries it out).
+    public var cancelReason: CancelReason?
+    /// Poll interval from InsertCart, bounded, in milliseconds.
+    public var pollIntervalMilliseconds: Int?
+    public var createdAt: Date
+    public var deadline: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+
+    public init(id: String, request: PaymentRequest, createdAt: Date, deadline: Date) {
+        self.id = id
+        self.request = request
+        self.phase = .created
+        self.createdAt = createdAt
+        self.deadline = deadline
+        self.updatedAt = createdAt
+    }
+
+    public var amount: Int { request.amount }
+    public var reference: String { request.reference }
+    public var isFinished: Bool { phase.isFinal }
+
+    /// The outcome as the till sees it (nil until final).
+    public var outcome: PaymentOutcome? {
+        guard phase.isFinal else { return nil }
+        return PaymentOutcome(record: self)
+    }
+}
+
+/// A payment's definite end, for the till.
+public struct PaymentOutcome: Sendable, Hashable, Codable {
+    public var paymentID: String
+    public var state: PaymentPhase
+    public var transactionId: String?
+    public var invoiceNumber: Int?
+    public var amount: Int
+    public var reference: String
+    public var createdAt: Date
+    public var finishedAt: Date?
+    public var lastMessage: String?
+
+    public init(record: PaymentRecord) {
+        paymentID = record.id
+        state = record.phase
+        transactionId = record.transactionId
+        invoiceNumber = record.invoiceNumber
+        amount = record.amount
+        reference = record.reference
+        createdAt = record.createdAt
+        finishedAt = record.finishedAt
+        lastMessage = record.lastMessage
+    }
+}
+
+/// One recorded change of a payment, written before the side effect it precedes.
+public struct PaymentTransition: Sendable, Hashable, Codable {
+    public var from: PaymentPhase
+    /// The record after the change.
+    public var record: PaymentRecord
+    /// What caused it, in words (no personal data).
+    public var cause: String
+    public var at: Date
+
+    public init(from: PaymentPhase, record: PaymentRecord, cause: String, at: Date) {
+        self.from = from
+        self.record = record
+        self.cause = cause
+        self.at = at
+    }
+}
