@@ -1,0 +1,275 @@
+import Checkout
+import Foundation
+import GRDB
+
+/// The durable record of every payment: one row per payment (its latest ``PaymentRecord``) and
+/// one row per transition, in SQLite through GRDB.
+///
+/// Durability: WAL journal with `synchronous = FULL`, so a write that returned survives a power
+/// cut. The payment runner writes each transition *before* the side effect it precedes (the
+/// write-ahead intent "about to InsertCart reference R" before InsertCart), so after a crash the
+/// journal never knows less than Netgíró about what the bridge may have done.
+///
+/// Personal data: a ``PaymentRecord`` holds the customer identifier only masked, and SMS codes
+/// never reach it; nothing else the journal stores comes from the customer.
+public final class PaymentJournal: Sendable {
+    private let db: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating if needed) the journal at `path`.
+    public init(path: String) throws(JournalError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.label = "payment-journal"
+        do {
+            db = try DatabaseQueue(path: path, configuration: configuration)
+            // GRDB's WAL set-up chooses NORMAL; payments need every commit on disk.
+            try db.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try Self.migrator.migrate(db)
+        } catch {
+            throw .cannotOpen(path: path, reason: "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.create(table: "payment") { t in
+                t.primaryKey("id", .text)
+                t.column("reference", .text).notNull()
+                t.column("phase", .text).notNull()
+                t.column("finished", .boolean).notNull()
+                t.column("idempotencyKey", .text).unique()
+                t.column("transactionId", .text)
+                t.column("terminalID", .text).notNull()
+                t.column("createdAt", .datetime).notNull()
+                t.column("updatedAt", .datetime).notNull()
+                t.column("finishedAt", .datetime)
+                t.column("record", .blob).notNull()
+            }
+            // One payment in flight per reference.
+            try db.execute(sql: "CREATE UNIQUE INDEX payment_reference_in_flight ON payment(reference) WHERE finished = 0")
+            try db.create(index: "payment_finished", on: "payment", columns: ["finished", "finishedAt"])
+            try db.create(table: "transition") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("paymentId", .text).notNull().indexed().references("payment", onDelete: .cascade)
+                t.column("at", .datetime).notNull()
+                t.column("fromPhase", .text).notNull()
+                t.column("toPhase", .text).notNull()
+                t.column("cause", .text).notNull()
+                t.column("record", .blob).notNull()
+            }
+        }
+        return m
+    }
+
+    // MARK: Writing
+
+    /// What ``create(_:idempotencyKey:)`` did.
+    public enum Creation: Sendable, Hashable {
+        /// A new payment was recorded.
+        case created(PaymentRecord)
+        /// The idempotency key was seen before: this is that payment (not a second one).
+        case existing(PaymentRecord)
+    }
+
+    /// Records a new payment (phase `created`) — or, if `idempotencyKey` was seen before, returns
+    /// the payment it named. A reference with a payment still in flight is refused.
+    public func create(_ record: PaymentRecord, idempotencyKey: String? = nil) throws(JournalError) -> Creation {
+        do {
+            return try db.write { db -> Creation in
+                if let idempotencyKey,
+                    let existing = try Data.fetchOne(db, sql: "SELECT record FROM payment WHERE idempotencyKey = ?", arguments: [idempotencyKey])
+                {
+                    return .existing(try Self.decode(existing))
+                }
+                if let other = try String.fetchOne(
+                    db, sql: "SELECT id FROM payment WHERE reference = ? AND finished = 0", arguments: [record.reference])
+                {
+                    throw JournalError.referenceInFlight(reference: record.reference, paymentID: other)
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO payment (id, reference, phase, finished, idempotencyKey, transactionId, terminalID,
+                            createdAt, updatedAt, finishedAt, record)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        record.id, record.reference, record.phase.rawValue, record.phase.isFinal, idempotencyKey,
+                        record.transactionId, record.request.terminalID, record.createdAt, record.updatedAt,
+                        record.finishedAt, try Self.encode(record),
+                    ])
+                return .created(record)
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .writeFailed(paymentID: record.id, reason: "\(error)")
+        }
+    }
+
+    /// Writes one transition durably: the payment's row becomes `transition.record`, and the
+    /// transition is appended to its history. Returns once it is on disk.
+    public func record(_ transition: PaymentTransition) throws(JournalError) {
+        let record = transition.record
+        do {
+            try db.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE payment SET phase = ?, finished = ?, transactionId = ?, updatedAt = ?, finishedAt = ?,
+                            record = ? WHERE id = ?
+                        """,
+                    arguments: [
+                        record.phase.rawValue, record.phase.isFinal, record.transactionId, record.updatedAt,
+                        record.finishedAt, try Self.encode(record), record.id,
+                    ])
+                guard db.changesCount == 1 else { throw JournalError.noSuchPayment(record.id) }
+                try db.execute(
+                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [record.id, transition.at, transition.from.rawValue, record.phase.rawValue, transition.cause,
+                        try Self.encode(record)])
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .writeFailed(paymentID: record.id, reason: "\(error)")
+        }
+    }
+
+    // MARK: Reading
+
+    public func payment(id: String) throws(JournalError) -> PaymentRecord? {
+        try readRecords(sql: "SELECT record FROM payment WHERE id = ?", [id]).first
+    }
+
+    public func payment(idempotencyKey: String) throws(JournalError) -> PaymentRecord? {
+        try readRecords(sql: "SELECT record FROM payment WHERE idempotencyKey = ?", [idempotencyKey]).first
+    }
+
+    /// The payment in flight for a reference, if any.
+    public func paymentInFlight(reference: String) throws(JournalError) -> PaymentRecord? {
+        try readRecords(sql: "SELECT record FROM payment WHERE reference = ? AND finished = 0", [reference]).first
+    }
+
+    /// Every payment not in a final state, oldest first: what recovery resumes at start.
+    public func unfinishedPayments() throws(JournalError) -> [PaymentRecord] {
+        try readRecords(sql: "SELECT record FROM payment WHERE finished = 0 ORDER BY createdAt, id", [])
+    }
+
+    /// Recent payments, newest first.
+    public func recentPayments(limit: Int = 50) throws(JournalError) -> [PaymentRecord] {
+        try readRecords(sql: "SELECT record FROM payment ORDER BY createdAt DESC, id DESC LIMIT ?", [limit])
+    }
+
+    /// One payment's history, in order.
+    public func transitions(paymentID: String) throws(JournalError) -> [PaymentTransition] {
+        do {
+            return try db.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT at, fromPhase, cause, record FROM transition WHERE paymentId = ? ORDER BY seq",
+                    arguments: [paymentID]
+                ).map { row in
+                    PaymentTransition(
+                        from: PaymentPhase(rawValue: row["fromPhase"]) ?? .created, record: try Self.decode(row["record"]),
+                        cause: row["cause"], at: row["at"])
+                }
+            }
+        } catch {
+            throw .readFailed(reason: "\(error)")
+        }
+    }
+
+    // MARK: Retention
+
+    /// Deletes finished payments (and their transitions) that finished before `cutoff`. Unfinished
+    /// payments are never purged. Returns how many payments were deleted.
+    @discardableResult
+    public func purgeFinished(before cutoff: Date) throws(JournalError) -> Int {
+        do {
+            return try db.write { db in
+                try db.execute(
+                    sql: "DELETE FROM transition WHERE paymentId IN (SELECT id FROM payment WHERE finished = 1 AND finishedAt < ?)",
+                    arguments: [cutoff])
+                try db.execute(sql: "DELETE FROM payment WHERE finished = 1 AND finishedAt < ?", arguments: [cutoff])
+                return db.changesCount
+            }
+        } catch {
+            throw .writeFailed(paymentID: "-", reason: "\(error)")
+        }
+    }
+
+    /// Keeps finished payments for `retention` (e.g. 90 days) before `now`.
+    @discardableResult
+    public func purgeFinished(olderThan retention: Duration, now: Date) throws(JournalError) -> Int {
+        let (seconds, atto) = retention.components
+        return try purgeFinished(before: now.addingTimeInterval(-(Double(seconds) + Double(atto) / 1e18)))
+    }
+
+    /// `journal_mode` and `synchronous` as SQLite reports them (for checks and diagnostics).
+    public func durabilitySettings() throws(JournalError) -> (journalMode: String, synchronous: Int) {
+        do {
+            return try db.writeWithoutTransaction { db in
+                (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "?", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+            }
+        } catch {
+            throw .readFailed(reason: "\(error)")
+        }
+    }
+
+    /// Closes the database (tests simulate a restart with it).
+    public func close() throws {
+        try db.close()
+    }
+
+    // MARK: Machinery
+
+    private func readRecords(sql: String, _ arguments: StatementArguments) throws(JournalError) -> [PaymentRecord] {
+        do {
+            return try db.read { db in
+                try Data.fetchAll(db, sql: sql, arguments: arguments).map(Self.decode)
+            }
+        } catch {
+            throw .readFailed(reason: "\(error)")
+        }
+    }
+
+    static func encode(_ record: PaymentRecord) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(record)
+    }
+
+    static func decode(_ data: Data) throws -> PaymentRecord {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return try decoder.decode(PaymentRecord.self, from: data)
+    }
+}
+
+public enum JournalError: Error, Sendable, Hashable, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+    /// Another payment for this reference is still in flight.
+    case referenceInFlight(reference: String, paymentID: String)
+    case noSuchPayment(String)
+    case writeFailed(paymentID: String, reason: String)
+    case readFailed(reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason):
+            return "cannot open the payment journal \(path): \(reason) — check that the directory exists and is writable by the bridge's user"
+        case .referenceInFlight(let reference, let id):
+            return "a payment for reference \(reference) is already in flight (payment \(id)) — wait for its outcome or cancel it"
+        case .noSuchPayment(let id):
+            return "the journal has no payment \(id)"
+        case .writeFailed(let id, let reason):
+            return "could not write payment \(id) to the journal: \(reason) — check free disk space; the payment was stopped"
+        case .readFailed(let reason):
+            return "could not read the payment journal: \(reason)"
+        }
+    }
+}
