@@ -1,0 +1,271 @@
+import Checkout
+import Foundation
+import Journal
+import Logging
+import NetgiroAPI
+
+/// One payment as the till sees it: its state as it changes, a way to cancel it, its outcome.
+public final class PaymentHandle: Sendable {
+    public let id: String
+    public let reference: String
+
+    struct Shared {
+        var record: PaymentRecord
+        var observers: [UUID: AsyncStream<PaymentRecord>.Continuation] = [:]
+        var waiters: [CheckedContinuation<PaymentRecord, Never>] = []
+        var ended = false
+    }
+
+    let shared: PaymentLocked<Shared>
+    /// Where till cancels and callbacks go (nil for a payment that was already over).
+    let inbox: AsyncStream<PaymentExecution.Input>.Continuation?
+
+    init(record: PaymentRecord, inbox: AsyncStream<PaymentExecution.Input>.Continuation?) {
+        id = record.id
+        reference = record.reference
+        shared = PaymentLocked(Shared(record: record, ended: inbox == nil))
+        self.inbox = inbox
+    }
+
+    /// The payment as it stands.
+    public var record: PaymentRecord { shared.withLock { $0.record } }
+
+    /// Every change of the payment from now on, starting with how it stands; finishes after the
+    /// final state.
+    public func updates() -> AsyncStream<PaymentRecord> {
+        let (stream, continuation) = AsyncStream.makeStream(of: PaymentRecord.self, bufferingPolicy: .unbounded)
+        let key = UUID()
+        shared.withLock { s in
+            continuation.yield(s.record)
+            if s.ended {
+                continuation.finish()
+            } else {
+                s.observers[key] = continuation
+            }
+        }
+        return stream
+    }
+
+    /// Asks for the payment to be cancelled. The outcome says what happened: `cancelled`, or
+    /// `paid` if the customer won the race.
+    public func cancel() {
+        inbox?.yield(.tillCancel)
+    }
+
+    /// Waits for the final state. A payment stopped because its journal failed ends in whatever
+    /// state was last recorded (not final): check ``PaymentRecord/isFinished``.
+    public func finalRecord() async -> PaymentRecord {
+        await withCheckedContinuation { (c: CheckedContinuation<PaymentRecord, Never>) in
+            let done: PaymentRecord? = shared.withLock { s in
+                if s.ended { return s.record }
+                s.waiters.append(c)
+                return nil
+            }
+            if let done { c.resume(returning: done) }
+        }
+    }
+
+    /// Waits for the outcome (nil only when the payment was stopped without one — journal failure).
+    public func outcome() async -> PaymentOutcome? {
+        await finalRecord().outcome
+    }
+
+    func publish(_ record: PaymentRecord) {
+        shared.withLock { s in
+            s.record = record
+            for o in s.observers.values { o.yield(record) }
+        }
+    }
+
+    func end(_ record: PaymentRecord) {
+        let (observers, waiters) = shared.withLock { s -> ([AsyncStream<PaymentRecord>.Continuation], [CheckedContinuation<PaymentRecord, Never>]) in
+            s.record = record
+            s.ended = true
+            let o = Array(s.observers.values)
+            let w = s.waiters
+            s.observers.removeAll()
+            s.waiters.removeAll()
+            return (o, w)
+        }
+        for o in observers {
+            o.yield(record)
+            o.finish()
+        }
+        for w in waiters { w.resume(returning: record) }
+        inbox?.finish()
+    }
+}
+
+/// Runs one ``Checkout``: carries out its actions with the gateway, the journal, the terminal and
+/// the clock, and feeds what comes back into it as events. Holds no business rule.
+struct PaymentExecution: Sendable {
+    enum Input: Sendable {
+        case inserted(Result<InsertCartResponse, NetgiroClientError>)
+        case checked(Result<CartResponse, NetgiroClientError>)
+        case confirmed(Result<CartResponse, NetgiroClientError>)
+        case cancelled(Result<CartResponse, NetgiroClientError>)
+        case entry(CustomerEntry, prompt: Int)
+        case timer(Checkout.TimerKind, id: Int)
+        case callback(CartResponse)
+        case tillCancel
+    }
+
+    let gateway: any PaymentGateway
+    let journal: PaymentJournal
+    let terminal: any CustomerTerminal
+    let clock: any PaymentClock
+    let logger: Logger
+
+    /// Starts the loop; returns the handle at once.
+    static func launch(
+        checkout: Checkout, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action],
+        gateway: any PaymentGateway, journal: PaymentJournal, terminal: any CustomerTerminal, clock: any PaymentClock,
+        logger: Logger, onEnd: @escaping @Sendable (PaymentRecord) -> Void
+    ) -> PaymentHandle {
+        let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+        let handle = PaymentHandle(record: checkout.record, inbox: inbox)
+        let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
+        Task {
+            let record = await execution.run(checkout, first: first, inputs: inputs, inbox: inbox, handle: handle)
+            handle.end(record)
+            onEnd(record)
+        }
+        return handle
+    }
+
+    /// The loop: one event at a time, its actions in order.
+    private func run(
+        _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
+        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle
+    ) async -> PaymentRecord {
+        var checkout = initial
+        var loop = LoopState()
+        var logger = self.logger
+        logger[metadataKey: "payment"] = "\(checkout.record.id)"
+        logger[metadataKey: "reference"] = "\(checkout.record.reference)"
+        defer { loop.stop() }
+
+        var actions = first(&checkout, clock.now())
+        var iterator = inputs.makeAsyncIterator()
+        while true {
+            guard await execute(actions, loop: &loop, inbox: inbox, handle: handle, logger: logger) else {
+                logger.error("payment stopped: the journal could not record it; no further calls were made")
+                await terminal.show(.outOfService)
+                return checkout.record
+            }
+            if checkout.isFinished { return checkout.record }
+            guard let input = await iterator.next() else { return checkout.record }
+            let now = clock.now()
+            switch input {
+            case .inserted(let r): actions = checkout.insertCartCompleted(r, now: now)
+            case .checked(let r): actions = checkout.checkCartCompleted(r, now: now)
+            case .confirmed(let r): actions = checkout.confirmCartCompleted(r, now: now)
+            case .cancelled(let r): actions = checkout.cancelCartCompleted(r, now: now)
+            case .entry(let entry, let prompt):
+                guard loop.promptID == prompt else { actions = []; continue }  // a cancelled prompt's answer
+                loop.prompt = nil
+                loop.promptID = nil
+                actions = checkout.customerEntered(entry, prompt: prompt, now: now)
+            case .timer(let kind, let id): actions = checkout.timerFired(kind, id: id, now: now)
+            case .callback(let response): actions = checkout.callbackReceived(response, now: now)
+            case .tillCancel: actions = checkout.tillCancelled(now: now)
+            }
+        }
+    }
+
+    /// Tasks the loop owns: the prompt under way, timers.
+    struct LoopState {
+        var prompt: Task<Void, Never>?
+        var promptID: Int?
+        var timers: [Checkout.TimerKind: Task<Void, Never>] = [:]
+
+        mutating func stop() {
+            prompt?.cancel()
+            for t in timers.values { t.cancel() }
+            timers.removeAll()
+        }
+    }
+
+    /// Carries out actions in order. Returns false when a journal write failed (then nothing
+    /// after it was done).
+    private func execute(
+        _ actions: [Checkout.Action], loop: inout LoopState, inbox: AsyncStream<Input>.Continuation,
+        handle: PaymentHandle, logger: Logger
+    ) async -> Bool {
+        for action in actions {
+            switch action {
+            case .persist(let transition):
+                do {
+                    try journal.record(transition)
+                } catch {
+                    logger.error("\(error)")
+                    return false
+                }
+            case .show(let screen):
+                await terminal.show(screen)
+            case .prompt(let prompt, let id):
+                loop.prompt?.cancel()
+                loop.promptID = id
+                let terminal = self.terminal
+                loop.prompt = Task {
+                    let entry = await terminal.ask(prompt)
+                    if !Task.isCancelled { inbox.yield(.entry(entry, prompt: id)) }
+                }
+            case .cancelPrompt:
+                loop.prompt?.cancel()
+                loop.prompt = nil
+                loop.promptID = nil
+            case .call(let request):
+                logger.debug("Netgíró \(request)")
+                let gateway = self.gateway
+                Task {
+                    switch request {
+                    case .insertCart(let r):
+                        inbox.yield(.inserted(await Self.result { () async throws(NetgiroClientError) in try await gateway.insertCart(r) }))
+                    case .checkCart(let id):
+                        inbox.yield(.checked(await Self.result { () async throws(NetgiroClientError) in try await gateway.checkCart(transactionId: id) }))
+                    case .confirmCart(let id, let identifier):
+                        inbox.yield(.confirmed(await Self.result { () async throws(NetgiroClientError) in
+                            try await gateway.confirmCart(transactionId: id, identifier: identifier)
+                        }))
+                    case .cancelCart(let id):
+                        inbox.yield(.cancelled(await Self.result { () async throws(NetgiroClientError) in try await gateway.cancelCart(transactionId: id) }))
+                    }
+                }
+            case .startTimer(let kind, let after, let id):
+                loop.timers[kind]?.cancel()
+                let clock = self.clock
+                loop.timers[kind] = Task {
+                    do {
+                        try await clock.sleep(for: after)
+                        inbox.yield(.timer(kind, id: id))
+                    } catch {}
+                }
+            case .cancelTimer(let kind):
+                loop.timers[kind]?.cancel()
+                loop.timers[kind] = nil
+            case .notifyTill(let record):
+                handle.publish(record)
+            case .returnToIdle(let after):
+                let (terminal, clock) = (self.terminal, self.clock)
+                Task {
+                    try? await clock.sleep(for: after)
+                    await terminal.show(.idle)
+                }
+            case .log(let line):
+                logger.info("\(line)")
+            }
+        }
+        return true
+    }
+
+    private static func result<T>(
+        _ body: () async throws(NetgiroClientError) -> T
+    ) async -> Result<T, NetgiroClientError> {
+        do {
+            return .success(try await body())
+        } catch {
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Checkout
+import Foundation
+import Journal
+import Logging
+import NetgiroAPI
+
+/// Runs payments: the shell around ``Checkout`` that the till API uses.
+///
+/// ```swift
+/// let runner = PaymentRunner(gateway: netgiroClient, journal: journal)
+/// _ = await runner.recover { terminalID in pads[terminalID] }        // at start
+/// let payment = try await runner.start(request, terminal: pad, idempotencyKey: key)
+/// for await record in payment.updates() { … }                        // state changes
+/// payment.cancel()                                                   // till cancel
+/// let outcome = await payment.outcome()                              // paid / declined / …
+/// ```
+///
+/// Every transition is in the journal before the side effect it precedes; no business rule
+/// lives here (the checkout decides, the runner carries out).
+public actor PaymentRunner {
+    public let journal: PaymentJournal
+    let gateway: any PaymentGateway
+    let clock: any PaymentClock
+    let configuration: Checkout.Configuration
+    let logger: Logger
+    private var active: [String: PaymentHandle] = [:]
+
+    public init(
+        gateway: any PaymentGateway, journal: PaymentJournal, clock: any PaymentClock = SystemPaymentClock(),
+        configuration: Checkout.Configuration = .init(), logger: Logger = Logger(label: "netgiro.payment")
+    ) {
+        self.gateway = gateway
+        self.journal = journal
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Starts a payment on `terminal`. With an `idempotencyKey` seen before, returns that payment
+    /// (running or finished) instead of starting a second one. A reference with a payment in
+    /// flight is refused.
+    public func start(
+        _ request: PaymentRequest, terminal: any CustomerTerminal, idempotencyKey: String? = nil,
+        id: String = UUID().uuidString.lowercased()
+    ) throws(PaymentStartError) -> PaymentHandle {
+        let checkout: Checkout
+        do {
+            checkout = try Checkout(id: id, request: request, now: clock.now(), configuration: configuration)
+        } catch {
+            throw .invalidRequest(error)
+        }
+        let creation: PaymentJournal.Creation
+        do {
+            creation = try journal.create(checkout.record, idempotencyKey: idempotencyKey)
+        } catch {
+            if case .referenceInFlight(let reference, let other) = error {
+                throw .referenceInFlight(reference: reference, paymentID: other)
+            }
+            throw .journal(error)
+        }
+        switch creation {
+        case .existing(let record):
+            return active[record.id] ?? PaymentHandle(record: record, inbox: nil)
+        case .created:
+            return launch(checkout, terminal: terminal) { checkout, now in checkout.start(now: now) }
+        }
+    }
+
+    /// Resumes every unfinished payment in the journal (call once at start, before taking new
+    /// payments). A payment whose InsertCart was in flight ends `unknown` with its reference
+    /// (never inserted again); one with a cart is asked about with CheckCart, or cancelled when
+    /// past its deadline or when a cancel had been asked for.
+    public func recover(terminal: @Sendable (String) -> (any CustomerTerminal)?) throws(JournalError) -> [PaymentHandle] {
+        try journal.unfinishedPayments().map { record in
+            let pad = terminal(record.request.terminalID) ?? AbsentTerminal(terminalID: record.request.terminalID)
+            logger.notice("recovering payment", metadata: ["payment": "\(record.id)", "phase": "\(record.phase.rawValue)"])
+            return launch(Checkout(restoring: record, configuration: configuration), terminal: pad) { checkout, now in
+                checkout.resume(now: now)
+            }
+        }
+    }
+
+    /// The running payment with this id, or the journal's record of a finished one.
+    public func payment(id: String) -> PaymentHandle? {
+        if let handle = active[id] { return handle }
+        guard let record = try? journal.payment(id: id) else { return nil }
+        return PaymentHandle(record: record, inbox: nil)
+    }
+
+    /// Cancels a running payment; false when there is none with that id.
+    @discardableResult
+    public func cancel(paymentID: String) -> Bool {
+        guard let handle = active[paymentID] else { return false }
+        handle.cancel()
+        return true
+    }
+
+    /// Passes a verified ServerCallback to the payment whose cart it names. Returns false (and the
+    /// callback is ignored) when no running payment has that cart.
+    @discardableResult
+    public func callbackReceived(_ response: CartResponse) -> Bool {
+        guard let transactionId = response.paymentInfo?.transactionId?.lowercased(),
+            let handle = active.values.first(where: { $0.record.transactionId?.lowercased() == transactionId })
+        else {
+            logger.info("ServerCallback for an unknown or finished cart ignored")
+            return false
+        }
+        handle.inbox?.yield(.callback(response))
+        return true
+    }
+
+    /// Payments running now.
+    public var running: [PaymentHandle] { Array(active.values) }
+
+    private func launch(
+        _ checkout: Checkout, terminal: any CustomerTerminal,
+        first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action]
+    ) -> PaymentHandle {
+        let id = checkout.record.id
+        let handle = PaymentExecution.launch(
+            checkout: checkout, first: first, gateway: gateway, journal: journal, terminal: terminal, clock: clock,
+            logger: logger
+        ) { [weak self] _ in
+            Task { await self?.ended(id) }
+        }
+        active[id] = handle
+        return handle
+    }
+
+    private func ended(_ id: String) {
+        active[id] = nil
+    }
+}

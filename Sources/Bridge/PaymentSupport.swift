@@ -1,0 +1,68 @@
+import Checkout
+import Foundation
+import Journal
+import NetgiroAPI
+
+/// The Netgíró calls a payment needs. ``NetgiroClient`` is the real one; tests may stand in.
+public protocol PaymentGateway: Sendable {
+    func insertCart(_ request: InsertCartRequest) async throws(NetgiroClientError) -> InsertCartResponse
+    func checkCart(transactionId: String) async throws(NetgiroClientError) -> CartResponse
+    func confirmCart(transactionId: String, identifier: String?) async throws(NetgiroClientError) -> CartResponse
+    func cancelCart(transactionId: String) async throws(NetgiroClientError) -> CartResponse
+}
+
+extension NetgiroClient: PaymentGateway {}
+
+/// Where the payment runner reads the time and waits. Injected so tests can run faster than
+/// the wall clock.
+public protocol PaymentClock: Sendable {
+    /// The wall-clock time (recorded in the journal; deadlines survive restarts).
+    func now() -> Date
+    /// Waits `duration`; throws when the waiting task is cancelled.
+    func sleep(for duration: Duration) async throws
+}
+
+/// The real clock: `Date()` and `Task.sleep`.
+public struct SystemPaymentClock: PaymentClock {
+    public init() {}
+    public func now() -> Date { Date() }
+    public func sleep(for duration: Duration) async throws { try await Task.sleep(for: duration) }
+}
+
+/// Why a payment could not be started.
+public enum PaymentStartError: Error, Sendable, Hashable, CustomStringConvertible {
+    case invalidRequest(PaymentRequestError)
+    /// Another payment for this reference is in flight.
+    case referenceInFlight(reference: String, paymentID: String)
+    /// The journal could not record the payment, so it was not started.
+    case journal(JournalError)
+
+    public var description: String {
+        switch self {
+        case .invalidRequest(let e): return "the payment request cannot be run: \(e)"
+        case .referenceInFlight(let reference, let id):
+            return "a payment for reference \(reference) is already in flight (payment \(id)) — wait for its outcome or cancel it"
+        case .journal(let e): return "the payment was not started: \(e)"
+        }
+    }
+}
+
+/// A terminal for payments whose pad is not known (recovered after a restart with its pad gone):
+/// shows nothing, and every prompt ends as `.terminalUnavailable`.
+struct AbsentTerminal: CustomerTerminal {
+    let terminalID: String
+    func show(_ screen: CustomerScreen) async {}
+    func ask(_ prompt: CustomerPrompt) async -> CustomerEntry { .terminalUnavailable }
+}
+
+/// A value behind a lock, for the few bits of state observers share with a payment's loop.
+final class PaymentLocked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
