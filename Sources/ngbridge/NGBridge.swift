@@ -16,7 +16,7 @@ struct NGBridge: AsyncParsableCommand {
             ProtocolCommand.self,
             DevicesCommand.self,
             SimCommand.self, NetgiroCommand.self,
-            PayCommand.self, PaymentCommand.self, CancelCommand.self, TerminalsCommand.self,
+            RunCommand.self, PayCommand.self, PaymentCommand.self, CancelCommand.self, TerminalsCommand.self, DoctorCommand.self,
         ]
     )
 }

@@ -1,0 +1,167 @@
+import Checkout
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Journal
+import Logging
+import NetgiroAPI
+import PinpadProtocol
+import ServiceLifecycle
+
+/// `ngbridge run`: the daemon, put together from a checked ``DaemonConfiguration``.
+///
+/// Start-up order: journal → Netgíró client → terminal sessions (hotplug or fixed path) →
+/// recovery of unfinished payments → till API (and the ServerCallback listener) → `READY=1`.
+/// SIGTERM/SIGINT: stop taking payments, pads show "out of service", running payments are left
+/// in the journal as they stand (resumed at the next start), listeners close, `STOPPING=1`.
+public enum Daemon {
+    public static func run(configuration: DaemonConfiguration, logger: Logger, metrics: TillAPIMetrics = TillAPIMetrics()) async throws {
+        let notify = DaemonNotify()
+        let journal: PaymentJournal
+        do {
+            try FileManager.default.createDirectory(
+                atPath: (configuration.journalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            journal = try PaymentJournal(path: configuration.journalPath)
+        } catch {
+            throw DaemonConfigurationError(key: "journal.path", problem: "cannot open \(configuration.journalPath): \(error)")
+        }
+        let netgiro = NetgiroClient(configuration: try configuration.netgiroClientConfiguration(), logger: logger)
+        var checkout = Checkout.Configuration()
+        checkout.deadline = configuration.payments.deadline
+        checkout.pollIntervalBounds = configuration.payments.pollMinimum ... configuration.payments.pollMaximum
+        let runner = PaymentRunner(gateway: netgiro, journal: journal, configuration: checkout, logger: logger)
+
+        let hostName = Array((ProcessInfo.processInfo.hostName.isEmpty ? "ngbridge" : ProcessInfo.processInfo.hostName).utf8.prefix(32))
+        let terminals = DaemonTerminals(
+            hello: HostHello(hostName: hostName), reconnectGrace: configuration.payments.reconnectGrace, logger: logger)
+        let service = DaemonPaymentService(
+            runner: runner, terminals: terminals,
+            settings: .init(defaultConfirmation: configuration.payments.defaultConfirmation, callbackURL: configuration.callback?.publicURL),
+            metrics: metrics, logger: logger)
+
+        let pads = Task {
+            switch configuration.device {
+            case .path(let path): await terminals.keep(path: path)
+            case .match(let filter):
+                do { try await terminals.follow(filter) } catch {
+                    logger.critical("cannot watch for PIN pads: \(error)")
+                }
+            }
+        }
+        let gauge = Task {
+            for await _ in await terminals.changes() {
+                metrics.recordTerminals(online: await terminals.onlineIDs().count)
+            }
+        }
+
+        do {
+            let recovered = try await service.recover()
+            if !recovered.isEmpty { logger.notice("recovered unfinished payments", metadata: ["payments": "\(recovered.joined(separator: ","))"]) }
+        } catch {
+            logger.error("cannot read unfinished payments from the journal: \(error)")
+        }
+
+        var apiOptions = TillAPIServer.Options(listen: configuration.api.listen, token: configuration.api.token)
+        apiOptions.socketMode = configuration.api.socketMode
+        apiOptions.maxBodyBytes = configuration.api.maxBodyBytes
+        if case .unix(let path) = configuration.api.listen {
+            try? FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        }
+        let api = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger).application { address in
+            notify.ready(status: "till API on \(address)")
+            logger.info("ready", metadata: ["listen": "\(address)"])
+        }
+        var services: [any Service] = [api]
+        if let callback = configuration.callback {
+            services.append(DaemonCallbackListener.application(callback, secret: configuration.netgiro.secret, runner: runner, logger: logger))
+        }
+        if let interval = notify.watchdogInterval {
+            services.append(WatchdogService(notify: notify, interval: interval))
+        }
+        services.append(DrainService(service: service, terminals: terminals, notify: notify, logger: logger))
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("daemon stopped: \(error)")
+        }
+        pads.cancel()
+        gauge.cancel()
+        await terminals.closeAll()
+        try? await netgiro.shutdown()
+        try? journal.close()
+        logger.info("stopped")
+    }
+}
+
+/// Waits for graceful shutdown, then: no new payments, pads show "out of service", systemd told.
+struct DrainService: Service {
+    let service: DaemonPaymentService
+    let terminals: DaemonTerminals
+    let notify: DaemonNotify
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        notify.stopping(status: "draining")
+        logger.notice("shutting down: no new payments; running ones stay in the journal and resume at the next start")
+        await service.stopTakingPayments()
+        await terminals.showOutOfService()
+    }
+}
+
+/// Sends `WATCHDOG=1` every half `WATCHDOG_USEC` while the process is alive.
+struct WatchdogService: Service {
+    let notify: DaemonNotify
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            notify.watchdog()
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+/// Netgíró's ServerCallback POSTs: verified with the app's secret against the public URL, then
+/// handed to the payment whose cart they name. 200 lets the sale through; anything we cannot
+/// verify is refused (401) and never reaches a payment.
+enum DaemonCallbackListener {
+    static func application(
+        _ callback: DaemonConfiguration.Callback, secret: NetgiroSecret, runner: PaymentRunner, logger: Logger
+    ) -> some Service {
+        let router = Router(context: BasicRequestContext.self)
+        let base = URL(string: callback.publicURL)
+        let basePath = base?.path.isEmpty == false ? base!.path : "/"
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ in
+            var request = request
+            let body = try await request.collectBody(upTo: 64 * 1024)
+            // The URL as Netgíró called it: the public origin plus the path and query received.
+            var url = callback.publicURL
+            if let query = request.uri.query, !query.isEmpty, !url.contains("?") { url += "?" + query }
+            let headers = request.headers
+            let verification = NetgiroCallback.verify(secret: secret, url: url, body: Array(buffer: body)) { name in
+                HTTPField.Name(name).flatMap { headers[$0] }
+            }
+            switch verification {
+            case .valid(let cart):
+                let taken = await runner.callbackReceived(cart)
+                logger.info("ServerCallback received", metadata: ["matched": "\(taken)"])
+                return Response(status: taken ? .ok : .notFound)
+            case .missingHeaders, .badSignature:
+                logger.warning("ServerCallback refused: signature missing or wrong")
+                return Response(status: .unauthorized)
+            case .unreadableBody:
+                logger.warning("ServerCallback refused: unreadable body")
+                return Response(status: .badRequest)
+            }
+        }
+        router.post(RouterPath(basePath), use: handler)
+        guard case .tcp(let host, let port) = callback.listen else { preconditionFailure("callback.listen is TCP (checked at load)") }
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "ngbridge-callback"), logger: logger)
+    }
+}
