@@ -82,12 +82,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        // `ngbridge demo`: the simulators and the bridge's pieces wired for one payment.
+        .target(
+            name: "Demo",
+            dependencies: [
+                "Bridge", "Simulators", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // libFuzzer target for the protocol's receiving side (see the file's header for the commands).
         .executableTarget(name: "ProtocolFuzz", dependencies: ["PinpadProtocol"]),
         .executableTarget(
             name: "ngbridge",
             dependencies: [
-                "Bridge", "Simulators", "DeviceWatch", "NetgiroAPI",
+                "Bridge", "Simulators", "Demo", "DeviceWatch", "NetgiroAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -95,7 +102,7 @@ let package = Package(
         .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
         .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "Simulators"]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "Simulators", "SerialLine"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "Simulators", "SerialLine"]),
         .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI"]),
         .testTarget(
             name: "DaemonTests",

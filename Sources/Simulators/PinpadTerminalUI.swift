@@ -16,7 +16,7 @@ public final class PinpadTerminalUI: Sendable {
     private let pad: PinpadSimulator
     private let input: FileDescriptor
     private let output: FileDescriptor
-    private let state: Mutex<(saved: TerminalAttributes?, last: PinpadSnapshot?, lastKey: String, closed: Bool)>
+    private let state: Mutex<(saved: TerminalAttributes?, last: PinpadSnapshot?, lastKey: String, closed: Bool, news: [String])>
     private let quit: Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>
 
     /// `input` and `output` default to the process's terminal (stdin, stdout).
@@ -24,7 +24,7 @@ public final class PinpadTerminalUI: Sendable {
         self.pad = pad
         self.input = input
         self.output = output
-        self.state = Mutex((nil, nil, "", false))
+        self.state = Mutex((nil, nil, "", false, []))
         self.quit = Mutex((false, []))
     }
 
@@ -50,6 +50,17 @@ public final class PinpadTerminalUI: Sendable {
             if done { c.resume() }
         }
         restore()
+    }
+
+    /// Shows a line under the pad (what the rest of a demo is doing: "InsertCart sent", "SMS
+    /// code 1234"); the last few lines stay on screen.
+    public func post(_ line: String) {
+        let snap = state.withLock { s -> PinpadSnapshot? in
+            s.news.append(line)
+            if s.news.count > 8 { s.news.removeFirst(s.news.count - 8) }
+            return s.last
+        }
+        if let snap { draw(snap) }
     }
 
     // MARK: - Keys
@@ -136,17 +147,17 @@ public final class PinpadTerminalUI: Sendable {
     // MARK: - Drawing
 
     private func draw(_ snap: PinpadSnapshot) {
-        let lastKey = state.withLock { s -> String? in
+        let shown = state.withLock { s -> (String, [String])? in
             if s.closed { return nil }
             s.last = snap
-            return s.lastKey
+            return (s.lastKey, s.news)
         }
-        guard let lastKey else { return }
-        write(Self.render(snap, path: pad.path, lastKey: lastKey))
+        guard let (lastKey, news) = shown else { return }
+        write(Self.render(snap, path: pad.path, lastKey: lastKey, news: news))
     }
 
     /// The whole screen for one snapshot (public for tests and previews).
-    public static func render(_ snap: PinpadSnapshot, path: String, lastKey: String = "") -> String {
+    public static func render(_ snap: PinpadSnapshot, path: String, lastKey: String = "", news: [String] = []) -> String {
         let esc = "\u{1B}["
         let reset = esc + "0m"
         let dim = esc + "2m"
@@ -202,6 +213,10 @@ public final class PinpadTerminalUI: Sendable {
         }
         if !lastKey.isEmpty { detail += "   " + dim + "last key: " + lastKey + reset }
         rows.append(detail)
+        if !news.isEmpty {
+            rows.append("")
+            rows += news.map { "  " + $0 }
+        }
         return esc + "H" + rows.map { $0 + esc + "K" }.joined(separator: "\r\n") + esc + "J"
     }
 

@@ -13,6 +13,7 @@ struct NGBridge: AsyncParsableCommand {
             """,
         version: BridgeVersion.current,
         subcommands: [
+            DemoCommand.self,
             ProtocolCommand.self,
             DevicesCommand.self,
             SimCommand.self, NetgiroCommand.self,
