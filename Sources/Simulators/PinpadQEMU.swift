@@ -132,12 +132,15 @@ public final class PinpadQEMU: Sendable {
     public var qemuOutput: String { process.output }
 
     private static func publish(_ target: String, at link: String) throws {
-        // Replace only a stale symlink from an earlier run: never a real file, never a live pad.
-        if let existing = try? FileManager.default.destinationOfSymbolicLink(atPath: link) {
-            if FileManager.default.fileExists(atPath: existing) {
-                throw StartError(description: "cannot publish the emulated pad at \(link): it already points to the live line \(existing) — stop that pad or choose another path")
+        // A symlink there is taken as stale (pty numbers are reused, so whether its target
+        // exists says nothing) and replaced, as the in-process simulator does; anything else
+        // there is left alone.
+        var info = stat()
+        if lstat(link, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFLNK else {
+                throw StartError(description: "cannot publish the emulated pad at \(link): something other than a symbolic link is there — choose another path")
             }
-            try? FileManager.default.removeItem(atPath: link)
+            unlink(link)
         }
         do {
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
@@ -154,42 +157,70 @@ public final class PinpadQEMU: Sendable {
 }
 
 /// The QEMU child process and everything it prints (stdout and stderr together).
+///
+/// Started with `posix_spawn` rather than Foundation's `Process`: the child must begin with an
+/// empty signal mask and default dispositions. A Swift process's threads block signals, and a
+/// QEMU that inherits a blocked SIGTERM ignores the polite way to stop it.
 final class QEMUProcess: @unchecked Sendable {
-    // @unchecked: `process` is only started once and then read; `buffer` is guarded by `lock`.
-    private let process: Process
+    // @unchecked: every mutable field is guarded by `lock`.
     private let lock = NSLock()
     private var buffer = ""
     private var ended = false
+    private var exited = false
 
     let pid: Int32
 
-    private init(process: Process) {
-        self.process = process
-        self.pid = process.processIdentifier
+    private init(pid: Int32) {
+        self.pid = pid
     }
 
     static func launch(_ executable: String, arguments: [String]) throws -> QEMUProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw PinpadQEMU.StartError(description: "cannot start \(executable): \(error.localizedDescription)")
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw PinpadQEMU.StartError(description: "cannot start \(executable): pipe: \(String(cString: strerror(errno)))")
         }
-        let child = QEMUProcess(process: process)
-        let reader = pipe.fileHandleForReading
+        // Close-on-exec: the child gets only its dup2'ed copies, never the pipe's read end.
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signalNumber) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        close(fds[1])
+        guard result == 0 else {
+            close(fds[0])
+            throw PinpadQEMU.StartError(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        let child = QEMUProcess(pid: pid)
+        let reader = fds[0]
         // Drain QEMU's output for as long as it runs, so it never blocks on a full pipe.
         Thread.detachNewThread {
+            var chunk = [UInt8](repeating: 0, count: 4096)
             while true {
-                let data = reader.availableData
-                if data.isEmpty { break }
-                child.append(String(decoding: data, as: UTF8.self))
+                let n = chunk.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                child.append(String(decoding: chunk[..<n], as: UTF8.self))
             }
+            close(reader)
             child.markEnded()
         }
         return child
@@ -214,7 +245,16 @@ final class QEMUProcess: @unchecked Sendable {
         return buffer
     }
 
-    var isRunning: Bool { process.isRunning }
+    /// Whether QEMU is still running; reaps it (`waitpid`, non-blocking) once it has exited.
+    var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if exited { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid || (result < 0 && errno == ECHILD) { exited = true }
+        return !exited
+    }
 
     /// Whether QEMU's output ended (it exited or closed it).
     private var hasEnded: Bool {
@@ -247,24 +287,25 @@ final class QEMUProcess: @unchecked Sendable {
             let paths = Self.ptyPaths(in: text)
             if paths.count >= count { return Array(paths.prefix(count)) }
             let gone = hasEnded
-            if gone || !process.isRunning || ContinuousClock.now > deadline {
-                let what = gone || !process.isRunning ? "QEMU exited" : "QEMU announced no ptys within \(timeout)"
+            if gone || !isRunning || ContinuousClock.now > deadline {
+                let what = gone || !isRunning ? "QEMU exited" : "QEMU announced no ptys within \(timeout)"
                 throw PinpadQEMU.StartError(description: "cannot start the emulated pad: \(what); its output: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             try await Task.sleep(for: .milliseconds(10))
         }
     }
 
+    /// SIGTERM (QEMU exits within milliseconds and removes its ptys), SIGKILL after 5 s.
     func terminate() async {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+        while isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
         }
-        if process.isRunning {
+        if isRunning {
             kill(pid, SIGKILL)
-            while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+            while isRunning { try? await Task.sleep(for: .milliseconds(5)) }
         }
     }
 }
