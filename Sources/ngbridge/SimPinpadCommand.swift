@@ -25,6 +25,9 @@ struct SimPinpadCommand: AsyncParsableCommand {
     @Option(help: "Where to publish the device side of the pty (a symbolic link).")
     var link = "/tmp/ngbridge-pinpad0"
 
+    @Option(help: "Run this firmware image (make firmware) in QEMU instead of the in-process pad, as `ngbridge sim pinpad-qemu --image`; only --link applies then.")
+    var qemu: String?
+
     @Option(help: "Model announced in HELLO_REPLY.")
     var model = "NG-PAD-1"
 
@@ -84,6 +87,9 @@ struct SimPinpadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let qemu {
+            return try await SimPinpadQEMUCommand.parse(["--image", qemu, "--link", link]).run()
+        }
         var faults = PinpadFaults()
         faults.drop = faultDrop
         faults.corrupt = faultCorrupt
