@@ -45,21 +45,45 @@ public struct DaemonLogHandler: LogHandler {
         value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
     }
 
-    /// Masks every run of exactly 7 or 10 ASCII digits with ``PersonalData/mask(_:)``.
+    /// Masks with ``PersonalData/mask(_:)`` every number that could be a customer identifier: a
+    /// standalone run of exactly 7 digits (phone) or 10 digits (kennitala, app code), or a
+    /// kennitala written `DDMMYY-NNNN`. "Standalone" means not glued to letters or other digits,
+    /// so identifiers such as payment ids (`8223283f-3e6a-…`) stay readable.
     public static func maskDigits(_ text: String) -> String {
+        let characters = Array(text)
         var out = ""
-        var run = ""
-        func flush() {
-            out += (run.count == 7 || run.count == 10) ? PersonalData.mask(run) : run
-            run = ""
+        var i = 0
+        func isWordCharacter(_ c: Character) -> Bool { c.isASCII && (c.isLetter || c.isNumber) }
+        func digitRun(from start: Int) -> Int {
+            var end = start
+            while end < characters.count, characters[end].isASCII, characters[end].isNumber { end += 1 }
+            return end
         }
-        for ch in text {
-            if ch.isASCII, ch.isNumber { run.append(ch) } else {
-                flush()
-                out.append(ch)
+        while i < characters.count {
+            let c = characters[i]
+            guard c.isASCII, c.isNumber, i == 0 || !isWordCharacter(characters[i - 1]) else {
+                out.append(c)
+                i += 1
+                continue
             }
+            var end = digitRun(from: i)
+            var digits = String(characters[i..<end])
+            // DDMMYY-NNNN
+            if digits.count == 6, end < characters.count, characters[end] == "-" {
+                let second = digitRun(from: end + 1)
+                if second - (end + 1) == 4 {
+                    digits += String(characters[(end + 1)..<second])
+                    end = second
+                }
+            }
+            let standalone = end == characters.count || !isWordCharacter(characters[end])
+            if standalone, digits.count == 7 || digits.count == 10 {
+                out += PersonalData.mask(digits)
+            } else {
+                out += String(characters[i..<end])
+            }
+            i = end
         }
-        flush()
         return out
     }
 
