@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# End to end through the product as an integrator runs it: `ngbridge run` (the daemon) with a
+# simulated PIN pad on a pty (`ngbridge sim pinpad`, the real firmware core) and the Netgíró
+# simulator, driven through the till API on a unix socket by `ngbridge pay`.
+#   1. a payment keyed by a scripted customer ends paid, with TransactionId and InvoiceNumber,
+#      and the customer's phone number appears nowhere in the daemon's log;
+#   2. the daemon is killed (SIGKILL) while the customer is deciding, started again, and the
+#      payment still ends with a definite state (recovered from the journal), with one cart in
+#      Netgíró's ledger.
+# Usage: Tests/e2e-daemon.sh [path/to/ngbridge]
+set -euo pipefail
+ng=$(realpath "${1:-.build/debug/ngbridge}")
+dir=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
+
+printf '%s' 'YCFd6hiA8lUjZejVcIf/LhRXO4wTDxY0JhOXvQZwnMSiNynSxmNIMjMf1HHwdV6cMN48NX3ZipA9q9hLPb9C1ZIzMH5dvELPAHceiu7LbZzmIAGeOf/OUaDrk2Zq2dbGacIAzU6yyk4KmOXRaSLi8KW8t3krdQSX7Ecm8Qunc/A=' >"$dir/secret"
+"$ng" sim netgiro --port 0 --accept-delay-ms 3000 >"$dir/netgiro.log" 2>&1 &
+pids+=($!)
+cat >"$dir/customer.pad" <<'PAD'
+timeout 90s
+on prompt customer-id type 8223281 ok after 300ms
+on screen "Greitt" expect
+on prompt customer-id type 8223281 ok after 300ms
+wait 60s
+PAD
+"$ng" sim pinpad --link "$dir/pad0" --script "$dir/customer.pad" --no-interactive >"$dir/pad.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "base URL" "$dir/netgiro.log" && break; sleep 0.1; done
+base=$(sed -n 's/.*base URL \(http[^ ]*\).*/\1/p' "$dir/netgiro.log" | head -1)
+[ -n "$base" ] || fail "the Netgíró simulator did not start"
+
+start_daemon() {
+    "$ng" run --set netgiro.base-url="$base" --set netgiro.app-key=881E674F-7891-4C20-AFD8-56FE2624C4B5 \
+        --set netgiro.secret-file="$dir/secret" --set device.path="$dir/pad0" \
+        --set api.listen="unix:$dir/api.sock" --set journal.path="$dir/journal.sqlite" >>"$dir/daemon.log" 2>&1 &
+    daemon=$!
+    pids+=($daemon)
+    for _ in $(seq 100); do grep -q "terminal linked" "$dir/daemon.log" 2>/dev/null && return 0; sleep 0.1; done
+    fail "the daemon did not link with the pad"
+}
+
+# 1. A payment, paid.
+start_daemon
+timeout 60 "$ng" pay --amount 4990 --reference E2E-1 --api "unix:$dir/api.sock" >"$dir/pay1.out" 2>&1 || fail "ngbridge pay did not end paid: $(tail -5 "$dir/pay1.out")"
+grep -q "state *paid" "$dir/pay1.out" || fail "no paid state in: $(cat "$dir/pay1.out")"
+grep -Eq "transaction +[0-9a-f-]{36}" "$dir/pay1.out" || fail "no TransactionId"
+grep -Eq "invoice +[0-9]+" "$dir/pay1.out" || fail "no InvoiceNumber"
+if grep -q 8223281 "$dir/daemon.log"; then fail "the customer's phone number is in the daemon's log"; fi
+echo "ok: payment paid through the daemon, no personal data in its log"
+
+# 2. SIGKILL while the customer decides, restart, definite outcome.
+"$ng" pay --amount 1500 --reference E2E-2 --json --api "unix:$dir/api.sock" >"$dir/pay2.out" 2>&1 &
+pay2=$!
+# Wait until the second payment's cart exists and the customer is deciding in the app.
+for _ in $(seq 200); do
+    [ "$(grep -c 'phase=awaitingCustomer ' "$dir/daemon.log" || true)" -ge 2 ] && break
+    sleep 0.05
+done
+id=$(grep 'payment started' "$dir/daemon.log" | tail -1 | sed -n 's/.*payment=\([0-9a-f-]*\).*/\1/p')
+[ -n "$id" ] || fail "the second payment did not start"
+kill -9 "$daemon"
+wait "$pay2" 2>/dev/null || true
+echo "daemon killed mid-payment ($id)"
+start_daemon
+state=""
+for _ in $(seq 150); do
+    state=$("$ng" payment "$id" --api "unix:$dir/api.sock" 2>/dev/null | sed -n 's/^state *\([a-z-]*\).*/\1/p' || true)
+    case "$state" in paid|declined|cancelled|failed|unknown) break ;; esac
+    sleep 0.2
+done
+case "$state" in paid|declined|cancelled|failed|unknown) ;; *) fail "payment $id has no final state after the restart (state: ${state:-none})" ;; esac
+carts=$(curl -s "${base%/v1/}/_sim/ledger" | grep -o '"reference" *: *"E2E-2"' | wc -l)
+[ "$carts" -le 1 ] || fail "$carts carts in Netgíró's ledger for one payment"
+echo "ok: after SIGKILL and restart the payment ended $state; Netgíró's ledger holds $carts cart for it"
