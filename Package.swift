@@ -103,7 +103,12 @@ let package = Package(
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
         .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "Simulators"]),
         // The firmware image in QEMU, driven over its pty by the bridge's host side (skips without QEMU).
-        .testTarget(name: "PinpadQEMUTests", dependencies: ["Simulators", "Bridge", "SerialLine", "PinpadProtocol"]),
+        .testTarget(
+            name: "PinpadQEMUTests",
+            dependencies: [
+                "Simulators", "Bridge", "SerialLine", "PinpadProtocol", "Checkout", "Journal", "NetgiroAPI",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "Simulators", "SerialLine"]),
         .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI"]),
         .testTarget(
