@@ -5,7 +5,8 @@
 # support here are compiled as one Embedded Swift module.
 #
 # Output in firmware/build/: pinpad.elf (for qemu -kernel), pinpad.bin, pinpad.map, and the
-# flash/RAM use on the last line. The link fails when the image outgrows 32 KB flash / 16 KB RAM.
+# flash/RAM use on the last line. The link fails when the image outgrows link.ld's 64 KB flash /
+# 16 KB RAM.
 # Env: SWIFTC (default: swiftc on PATH); the other tools are taken from next to it.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,4 +45,4 @@ while read -r _ name size _; do
 done <<SECTIONS
 $("$bin/llvm-objdump" -h "$out/pinpad.elf" | grep -E '^ +[0-9]+ ')
 SECTIONS
-echo "firmware/build/pinpad.elf: flash $flash B of 32768; RAM $ram B static + $heap B heap + $stack B stack = $((ram + heap + stack)) B of 16384"
+echo "firmware/build/pinpad.elf: flash $flash B (goal 32768, limit 65536); RAM $ram B static + $heap B heap + $stack B stack = $((ram + heap + stack)) B of 16384"
