@@ -13,7 +13,7 @@ struct NGBridge: AsyncParsableCommand {
             """,
         version: BridgeVersion.current,
         subcommands: [
-            DemoCommand.self,
+            DemoCommand.self, SoakCommand.self,
             ProtocolCommand.self,
             DevicesCommand.self,
             SimCommand.self, NetgiroCommand.self,
