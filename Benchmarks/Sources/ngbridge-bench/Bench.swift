@@ -19,7 +19,7 @@ struct Samples {
 }
 
 func line(_ name: String, _ s: Samples, reference: Samples? = nil) -> String {
-    var out = String(format: "%-44@ median %8.1f µs   p99 %8.1f µs", name as NSString, s.median, s.p99)
+    var out = String(format: "%-48@ median %8.1f µs   p99 %8.1f µs", name as NSString, s.median, s.p99)
     if let r = reference { out += String(format: "   ratio %.2f× (median) %.2f× (p99)", s.median / r.median, s.p99 / r.p99) }
     return out
 }
@@ -74,12 +74,13 @@ func rawRoundTrips(count: Int) throws -> Samples {
         cfmakeraw(&t)
         tcsetattr(fd, TCSANOW, &t)
     }
+    let peer = controller
     let echo = Thread {
         var buf = [UInt8](repeating: 0, count: 64)
         while true {
-            let n = read(controller, &buf, 64)
+            let n = read(peer, &buf, 64)
             if n <= 0 { return }
-            _ = write(controller, buf, n)
+            _ = write(peer, buf, n)
         }
     }
     echo.start()
