@@ -6,7 +6,10 @@
 #      and the customer's phone number appears nowhere in the daemon's log;
 #   2. the daemon is killed (SIGKILL) while the customer is deciding, started again, and the
 #      payment still ends with a definite state (recovered from the journal), with one cart in
-#      Netgíró's ledger.
+#      Netgíró's ledger;
+#   3. the pad's cable is pulled while the customer types (app code, automatic confirmation):
+#      after the replug the pad asks again and the payment ends paid;
+#   4. the till cancels while the pad waits for the customer: the payment ends cancelled.
 # Usage: Tests/e2e-daemon.sh [path/to/ngbridge]
 set -euo pipefail
 ng=$(realpath "${1:-.build/debug/ngbridge}")
@@ -20,10 +23,15 @@ printf '%s' 'YCFd6hiA8lUjZejVcIf/LhRXO4wTDxY0JhOXvQZwnMSiNynSxmNIMjMf1HHwdV6cMN4
 "$ng" sim netgiro --port 0 --accept-delay-ms 3000 >"$dir/netgiro.log" 2>&1 &
 pids+=($!)
 cat >"$dir/customer.pad" <<'PAD'
-timeout 90s
+timeout 120s
 on prompt customer-id type 8223281 ok after 300ms
-on screen "Greitt" expect
 on prompt customer-id type 8223281 ok after 300ms
+on prompt customer-id type 500 after 300ms
+unplug
+wait 500ms
+replug
+on prompt customer-id type 5000041234 ok after 300ms
+on prompt customer-id
 wait 60s
 PAD
 "$ng" sim pinpad --link "$dir/pad0" --script "$dir/customer.pad" --no-interactive >"$dir/pad.log" 2>&1 &
@@ -75,3 +83,28 @@ case "$state" in paid|declined|cancelled|failed|unknown) ;; *) fail "payment $id
 carts=$(curl -s "${base%/v1/}/_sim/ledger" | grep -o '"reference" *: *"E2E-2"' | wc -l)
 [ "$carts" -le 1 ] || fail "$carts carts in Netgíró's ledger for one payment"
 echo "ok: after SIGKILL and restart the payment ended $state; Netgíró's ledger holds $carts cart for it"
+
+# 3. Cable pulled mid-entry; asked again after the replug.
+timeout 60 "$ng" pay --amount 2500 --reference E2E-3 --confirmation automatic --api "unix:$dir/api.sock" >"$dir/pay3.out" 2>&1 || fail "the payment with a replug did not end paid: $(tail -5 "$dir/pay3.out")"
+grep -q "state *paid" "$dir/pay3.out" || fail "no paid state after the replug: $(cat "$dir/pay3.out")"
+grep -q "terminal link down" "$dir/daemon.log" || fail "the daemon never saw the pad go"
+echo "ok: the cable was pulled mid-entry; after the replug the pad asked again and the payment ended paid"
+
+# 4. The till cancels while the customer is being asked.
+"$ng" pay --amount 990 --reference E2E-4 --api "unix:$dir/api.sock" >"$dir/pay4.out" 2>&1 &
+pay4=$!
+for _ in $(seq 200); do
+    [ "$(grep -c 'payment started' "$dir/daemon.log" || true)" -ge 4 ] && break
+    sleep 0.05
+done
+id4=$(grep 'payment started' "$dir/daemon.log" | tail -1 | sed -n 's/.*payment=\([0-9a-f-]*\).*/\1/p')
+[ -n "$id4" ] || fail "the fourth payment did not start"
+for _ in $(seq 200); do
+    "$ng" payment "$id4" --api "unix:$dir/api.sock" 2>/dev/null | grep -q "^state *awaiting-customer" && break
+    sleep 0.05
+done
+"$ng" cancel "$id4" --api "unix:$dir/api.sock" >"$dir/cancel.out" 2>&1 || fail "ngbridge cancel failed: $(cat "$dir/cancel.out")"
+wait "$pay4" || true
+state4=$("$ng" payment "$id4" --api "unix:$dir/api.sock" | sed -n 's/^state *\([a-z-]*\).*/\1/p')
+[ "$state4" = cancelled ] || fail "the cancelled payment ended ${state4:-without a state}"
+echo "ok: the till cancelled at the pad's prompt; the payment ended cancelled"
