@@ -136,14 +136,7 @@ public actor DaemonTerminals: PaymentTerminals {
         let logger = self.logger
         sessions[id]?.line = Task {
             do {
-                let port = try SerialPort.open(device.path)
-                let link = PadLink(port: port, hello: hello)
-                await terminal.attach(link)
-                await withTaskCancellationHandler {
-                    await link.run()
-                } onCancel: {
-                    Task { await link.close() }
-                }
+                await PadLine.serve(try SerialPort.open(device.path), terminal: terminal, hello: hello)
             } catch {
                 logger.error("cannot open pad", metadata: ["terminal": "\(id)", "path": "\(device.path)", "error": "\(error)"])
             }

@@ -232,18 +232,24 @@ public enum PadLine {
             do {
                 let port = try SerialPort.open(path, configuration: configuration)
                 lastError = nil
-                let link = PadLink(port: port, hello: hello)
-                await terminal.attach(link)
-                await withTaskCancellationHandler {
-                    await link.run()
-                } onCancel: {
-                    Task { await link.close() }
-                }
+                await serve(port, terminal: terminal, hello: hello)
             } catch {
                 if error != lastError { onError(error) }  // report each new problem once
                 lastError = error
             }
             try? await Task.sleep(for: retryInterval)
+        }
+    }
+
+    /// Runs one opened line for `terminal` until the line ends (unplug) or the calling task is
+    /// cancelled (then the line is closed).
+    public static func serve(_ port: SerialPort, terminal: PadTerminal, hello: HostHello) async {
+        let link = PadLink(port: port, hello: hello)
+        await terminal.attach(link)
+        await withTaskCancellationHandler {
+            await link.run()
+        } onCancel: {
+            Task { await link.close() }
         }
     }
 }

@@ -225,16 +225,8 @@ public struct LinkLayer: Sendable {
                 linkLost(.silence, now: now, actions: &actions)
                 return
             }
-            if var f = inFlight, now >= f.deadline {
-                if f.transmissions >= timings.maxTransmissions {
-                    linkLost(.noAcknowledgement, now: now, actions: &actions)
-                    return
-                }
-                f.transmissions += 1
-                f.deadline = now + timings.ackTimeout
-                inFlight = f
-                statistics.retransmissions += 1
-                write(Frame(type: f.message.type.rawValue, flags: .retransmission, sequence: f.sequence, payload: f.payload), now: now, actions: &actions)
+            if let f = inFlight, now >= f.deadline {
+                guard retransmit(now: now, actions: &actions) else { return }
             }
             if now >= lastWriteAt + timings.heartbeatInterval {
                 statistics.heartbeatsSent += 1
@@ -298,17 +290,7 @@ public struct LinkLayer: Sendable {
             guard isUp else { return }
             lastValidFrameAt = now
             statistics.naksReceived += 1
-            if var f = inFlight {
-                if f.transmissions >= timings.maxTransmissions {
-                    linkLost(.noAcknowledgement, now: now, actions: &actions)
-                    return
-                }
-                f.transmissions += 1
-                f.deadline = now + timings.ackTimeout
-                inFlight = f
-                statistics.retransmissions += 1
-                write(Frame(type: f.message.type.rawValue, flags: .retransmission, sequence: f.sequence, payload: f.payload), now: now, actions: &actions)
-            }
+            if inFlight != nil { _ = retransmit(now: now, actions: &actions) }
         case (.heartbeat, _):
             if isUp { lastValidFrameAt = now }
         default:
@@ -417,6 +399,22 @@ public struct LinkLayer: Sendable {
         let payload = message.encodePayload()
         inFlight = InFlight(message: message, sequence: lastSentSequence, payload: payload, transmissions: 1, deadline: now + timings.ackTimeout)
         write(Frame(type: message.type.rawValue, sequence: lastSentSequence, payload: payload), now: now, actions: &actions)
+    }
+
+    /// Sends the frame in flight again (after T_ack or a NAK), or, when it has been sent
+    /// `maxTransmissions` times already, takes the link down. Returns false when the link went down.
+    private mutating func retransmit(now: UInt64, actions: inout [LinkAction]) -> Bool {
+        guard var f = inFlight else { return true }
+        if f.transmissions >= timings.maxTransmissions {
+            linkLost(.noAcknowledgement, now: now, actions: &actions)
+            return false
+        }
+        f.transmissions += 1
+        f.deadline = now + timings.ackTimeout
+        inFlight = f
+        statistics.retransmissions += 1
+        write(Frame(type: f.message.type.rawValue, flags: .retransmission, sequence: f.sequence, payload: f.payload), now: now, actions: &actions)
+        return true
     }
 
     private mutating func write(_ frame: Frame, now: UInt64, actions: inout [LinkAction]) {
