@@ -593,10 +593,8 @@ public struct Checkout: Sendable {
         return actions
     }
 
-    private mutating func sendCancel(_ reason: CancelReason, attempt: Int, now: Date) -> [Action] {
-        guard let transactionId = record.transactionId else {
-            return finish(.cancelled, message: reason.explanation, cause: "\(reason.rawValue) cancel, no cart", now: now)
-        }
+    /// Ends an open prompt and the poll timer, as every cancel and every final state does.
+    private mutating func stopPromptAndPolling() -> [Action] {
         var actions: [Action] = []
         if promptID != nil {
             promptID = nil
@@ -606,6 +604,14 @@ public struct Checkout: Sendable {
             pollTimerID = nil
             actions.append(.cancelTimer(.poll))
         }
+        return actions
+    }
+
+    private mutating func sendCancel(_ reason: CancelReason, attempt: Int, now: Date) -> [Action] {
+        guard let transactionId = record.transactionId else {
+            return finish(.cancelled, message: reason.explanation, cause: "\(reason.rawValue) cancel, no cart", now: now)
+        }
+        var actions = stopPromptAndPolling()
         pendingCancel = reason
         record.cancelReason = reason
         actions += moveTo(.cancelling, cause: "CancelCart (\(reason.rawValue), attempt \(attempt))", now: now)
@@ -672,15 +678,7 @@ public struct Checkout: Sendable {
     ) -> [Action] {
         precondition(phase.isFinal)
         guard state != .finished else { return [] }
-        var actions: [Action] = []
-        if promptID != nil {
-            promptID = nil
-            actions.append(.cancelPrompt)
-        }
-        if pollTimerID != nil {
-            pollTimerID = nil
-            actions.append(.cancelTimer(.poll))
-        }
+        var actions = stopPromptAndPolling()
         if deadlineTimerID != nil {
             deadlineTimerID = nil
             actions.append(.cancelTimer(.deadline))
