@@ -239,19 +239,70 @@ public struct PinpadScenarioOutcome: Sendable, Hashable {
     public var exitCode: Int32 { succeeded ? 0 : 1 }
 }
 
+/// A pad a scenario can drive: the in-process `PinpadSimulator`, or the firmware image in QEMU
+/// (`PinpadQEMUScenarioTarget`). One interpreter, so a script means the same on both.
+public protocol PinpadScenarioTarget: Sendable {
+    /// Records a scenario step for the transcript. Never given customer digits.
+    func scenarioNote(_ text: String) async
+    func scenarioPress(_ key: PadKey) async throws
+    /// Waits for a prompt with this id that opened after prompt number `after` and is open now;
+    /// returns its number (prompts are counted 1, 2, … as they open), nil on timeout.
+    func scenarioWaitForPrompt(_ id: PromptID, after: Int, timeout: Duration) async throws -> Int?
+    /// Waits until a row of the display contains `text`.
+    func scenarioWaitForScreen(containing text: String, timeout: Duration) async throws -> Bool
+    /// Whether a row of the display contains `text` now.
+    func scenarioScreenShows(_ text: String) async throws -> Bool
+    func scenarioWaitForLink(up: Bool, timeout: Duration) async throws -> Bool
+    func scenarioUnplug() async throws
+    func scenarioReplug() async throws
+    func scenarioReboot() async throws
+    /// The display, one string, for a failure message.
+    func scenarioDisplay() async -> String
+}
+
+extension PinpadSimulator: PinpadScenarioTarget {
+    public func scenarioNote(_ text: String) async { note(text) }
+    public func scenarioPress(_ key: PadKey) async throws { press(key) }
+    public func scenarioWaitForPrompt(_ id: PromptID, after: Int, timeout: Duration) async throws -> Int? {
+        await waitForPrompt(id, after: after, timeout: timeout)?.serial
+    }
+    public func scenarioWaitForScreen(containing text: String, timeout: Duration) async throws -> Bool {
+        await waitForScreen(containing: text, timeout: timeout)
+    }
+    public func scenarioScreenShows(_ text: String) async throws -> Bool { snapshot.shows(text) }
+    public func scenarioWaitForLink(up: Bool, timeout: Duration) async throws -> Bool {
+        await waitForLink(up: up, timeout: timeout)
+    }
+    public func scenarioUnplug() async throws { unplug() }
+    public func scenarioReplug() async throws { replug() }
+    public func scenarioReboot() async throws { reboot() }
+    public func scenarioDisplay() async -> String { snapshot.lines.joined(separator: " | ") }
+}
+
 extension PinpadScenario {
     /// Runs the scenario against a started simulator. Does not stop it.
     public func run(on pad: PinpadSimulator, defaultTimeout: Duration = .seconds(30)) async -> PinpadScenarioOutcome {
+        await run(onTarget: pad, defaultTimeout: defaultTimeout)
+    }
+
+    /// The statements a target cannot perform, with their lines — checked before a pad is
+    /// started, so that a script the pad cannot run fails at once rather than halfway.
+    public func unsupportedStatements(_ isSupported: (Step) -> Bool) -> [Statement] {
+        statements.filter { !isSupported($0.step) }
+    }
+
+    /// Runs the scenario against a started pad. Does not stop it.
+    public func run(onTarget pad: some PinpadScenarioTarget, defaultTimeout: Duration = .seconds(30)) async -> PinpadScenarioOutcome {
         var timeout = defaultTimeout
         var pace: UInt64 = 80
         var lastPrompt = 0
-        func fail(_ line: Int, _ message: String) -> PinpadScenarioOutcome {
-            let screen = pad.snapshot.lines.joined(separator: " | ")
+        func fail(_ line: Int, _ message: String) async -> PinpadScenarioOutcome {
+            let screen = await pad.scenarioDisplay()
             let text = "line \(line): \(message) (display: \(screen))"
-            pad.note("FAILED " + text)
+            await pad.scenarioNote("FAILED " + text)
             return PinpadScenarioOutcome(succeeded: false, failure: text)
         }
-        func perform(_ actions: [Action]) async {
+        func perform(_ actions: [Action]) async throws {
             for action in actions {
                 switch action {
                 case .wait(let ms):
@@ -259,48 +310,52 @@ extension PinpadScenario {
                 case .keys(let keys):
                     for (i, key) in keys.enumerated() {
                         if i > 0 { try? await Task.sleep(for: .milliseconds(Int64(pace))) }
-                        pad.press(key)
+                        try await pad.scenarioPress(key)
                     }
                 }
             }
         }
         for statement in statements {
             let line = statement.line
-            switch statement.step {
-            case .onPrompt(let id, let actions):
-                pad.note("line \(line): waiting for prompt \(PinpadNames.prompt(id))")
-                guard let p = await pad.waitForPrompt(id, after: lastPrompt, timeout: timeout) else {
-                    return fail(line, "no \(PinpadNames.prompt(id)) prompt within \(timeout)")
+            do {
+                switch statement.step {
+                case .onPrompt(let id, let actions):
+                    await pad.scenarioNote("line \(line): waiting for prompt \(PinpadNames.prompt(id))")
+                    guard let serial = try await pad.scenarioWaitForPrompt(id, after: lastPrompt, timeout: timeout) else {
+                        return await fail(line, "no \(PinpadNames.prompt(id)) prompt within \(timeout)")
+                    }
+                    lastPrompt = serial
+                    try await perform(actions)
+                case .onScreen(let text, let actions):
+                    await pad.scenarioNote("line \(line): waiting for screen \"\(text)\"")
+                    guard try await pad.scenarioWaitForScreen(containing: text, timeout: timeout) else {
+                        return await fail(line, "the display did not show \"\(text)\" within \(timeout)")
+                    }
+                    try await perform(actions)
+                case .expectScreen(let text):
+                    guard try await pad.scenarioScreenShows(text) else { return await fail(line, "expected the display to show \"\(text)\"") }
+                case .expectNoScreen(let text):
+                    guard try await !pad.scenarioScreenShows(text) else { return await fail(line, "expected the display not to show \"\(text)\"") }
+                case .waitLink(let up):
+                    guard try await pad.scenarioWaitForLink(up: up, timeout: timeout) else {
+                        return await fail(line, "the link did not go \(up ? "up" : "down") within \(timeout)")
+                    }
+                case .act(let actions):
+                    try await perform(actions)
+                case .unplug: try await pad.scenarioUnplug()
+                case .replug: try await pad.scenarioReplug()
+                case .reboot: try await pad.scenarioReboot()
+                case .setTimeout(let ms): timeout = .milliseconds(Int64(ms))
+                case .setPace(let ms): pace = ms
+                case .end:
+                    await pad.scenarioNote("line \(line): end")
+                    return PinpadScenarioOutcome(succeeded: true, failure: nil)
                 }
-                lastPrompt = p.serial
-                await perform(actions)
-            case .onScreen(let text, let actions):
-                pad.note("line \(line): waiting for screen \"\(text)\"")
-                guard await pad.waitForScreen(containing: text, timeout: timeout) else {
-                    return fail(line, "the display did not show \"\(text)\" within \(timeout)")
-                }
-                await perform(actions)
-            case .expectScreen(let text):
-                guard pad.snapshot.shows(text) else { return fail(line, "expected the display to show \"\(text)\"") }
-            case .expectNoScreen(let text):
-                guard !pad.snapshot.shows(text) else { return fail(line, "expected the display not to show \"\(text)\"") }
-            case .waitLink(let up):
-                guard await pad.waitForLink(up: up, timeout: timeout) else {
-                    return fail(line, "the link did not go \(up ? "up" : "down") within \(timeout)")
-                }
-            case .act(let actions):
-                await perform(actions)
-            case .unplug: pad.unplug()
-            case .replug: pad.replug()
-            case .reboot: pad.reboot()
-            case .setTimeout(let ms): timeout = .milliseconds(Int64(ms))
-            case .setPace(let ms): pace = ms
-            case .end:
-                pad.note("line \(line): end")
-                return PinpadScenarioOutcome(succeeded: true, failure: nil)
+            } catch {
+                return await fail(line, "\(error)")
             }
         }
-        pad.note("scenario done")
+        await pad.scenarioNote("scenario done")
         return PinpadScenarioOutcome(succeeded: true, failure: nil)
     }
 }

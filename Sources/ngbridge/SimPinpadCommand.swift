@@ -25,7 +25,7 @@ struct SimPinpadCommand: AsyncParsableCommand {
     @Option(help: "Where to publish the device side of the pty (a symbolic link).")
     var link = "/tmp/ngbridge-pinpad0"
 
-    @Option(help: "Run this firmware image (make firmware) in QEMU instead of the in-process pad, as `ngbridge sim pinpad-qemu --image`; only --link applies then.")
+    @Option(help: "Run this firmware image (make firmware) in QEMU instead of the in-process pad, as `ngbridge sim pinpad-qemu --image`; only --link and --script apply then (no unplug, replug or reboot in the script).")
     var qemu: String?
 
     @Option(help: "Model announced in HELLO_REPLY.")
@@ -88,6 +88,11 @@ struct SimPinpadCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let qemu {
+            if let script {
+                let code = await SimPinpadQEMUCommand.runScenario(image: qemu, link: link, scriptPath: script)
+                if code != 0 { throw ExitCode(code) }
+                return
+            }
             return try await SimPinpadQEMUCommand.parse(["--image", qemu, "--link", link]).run()
         }
         var faults = PinpadFaults()

@@ -101,4 +101,96 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
         }
         print("stopped")
     }
+
+    /// `ngbridge sim pinpad --qemu IMAGE --script FILE`: the scenario language of
+    /// docs/pinpad-simulator.md against the firmware image. Returns 0 passed, 1 a step failed,
+    /// 2 could not start (including a script with steps the emulated pad cannot perform).
+    static func runScenario(image: String, link: String, scriptPath: String, qemu: String = "qemu-system-arm") async -> Int32 {
+        func printError(_ message: String) {
+            FileHandle.standardError.write(Data(("ngbridge sim pinpad: " + message + "\n").utf8))
+        }
+        guard let text = try? String(contentsOfFile: scriptPath, encoding: .utf8) else {
+            printError("cannot read the scenario \(scriptPath) — check the path and that it is UTF-8 text")
+            return 2
+        }
+        let scenario: PinpadScenario
+        do {
+            scenario = try PinpadScenario(parsing: text)
+        } catch {
+            printError("\(scriptPath): \(error) — see docs/pinpad-simulator.md for the scenario language")
+            return 2
+        }
+        let unsupported = scenario.unsupportedStatements(PinpadQEMUScenarioTarget.isSupported)
+        if let first = unsupported.first {
+            printError("\(scriptPath): line \(first.line): \(first.step) is not supported on the emulated pad (QEMU keeps the pad's line open while it runs, and has no reset from here) — run this scenario without --qemu")
+            return 2
+        }
+
+        let stopRequests = AsyncStream<Void>.makeStream()
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { stopRequests.continuation.yield() }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let pad: PinpadQEMU
+        do {
+            pad = try await PinpadQEMU.start(PinpadQEMU.Configuration(image: image, qemu: qemu, linkPath: link))
+        } catch {
+            printError("\(error)")
+            return 2
+        }
+        print("PIN pad firmware in QEMU (\(PinpadQEMU.machine), pid \(pad.processID)): device at \(link) -> \(pad.hostLinePath)")
+        fflush(nil)
+        // Only the scenario's own notes are printed: they never hold the keys' digits.
+        let target = PinpadQEMUScenarioTarget(console: pad.console) { note in
+            print("script: " + note)
+            fflush(nil)
+        }
+        let outcome = Task { await scenario.run(onTarget: target) }
+        let watcher = Task {
+            while pad.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
+            stopRequests.continuation.yield()
+        }
+        let finished = Task {
+            _ = await outcome.value
+            stopRequests.continuation.yield()
+        }
+        for await _ in stopRequests.stream { break }
+        watcher.cancel()
+        finished.cancel()
+        let crashed = !pad.isRunning
+        let done = outcome.isCancelled ? nil : await Self.resultIfDone(outcome)
+        outcome.cancel()
+        await pad.stop()
+        if crashed {
+            printError("QEMU stopped unexpectedly: \(pad.qemuOutput)")
+            return 1
+        }
+        guard let done else {
+            print("stopped")
+            return 0
+        }
+        if let failure = done.failure {
+            printError("scenario failed: \(failure)")
+            return 1
+        }
+        print("scenario passed")
+        return 0
+    }
+
+    /// The scenario's outcome if it has finished, without waiting for one still running.
+    private static func resultIfDone(_ task: Task<PinpadScenarioOutcome, Never>) async -> PinpadScenarioOutcome? {
+        await withTaskGroup(of: PinpadScenarioOutcome?.self) { group in
+            group.addTask { await task.value }
+            group.addTask { try? await Task.sleep(for: .milliseconds(50)); return nil }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
 }
