@@ -91,6 +91,8 @@ let package = Package(
             ]),
         // libFuzzer target for the protocol's receiving side (see the file's header for the commands).
         .executableTarget(name: "ProtocolFuzz", dependencies: ["PinpadProtocol"]),
+        // libFuzzer target for the pad firmware's frame handling, driven by fuzzed host programs.
+        .executableTarget(name: "FirmwareFuzz", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
         .executableTarget(
             name: "ngbridge",
             dependencies: [
