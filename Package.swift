@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Bridge", "Checkout", "Journal", "NetgiroAPI", "Simulators",
+                "Bridge", "Checkout", "Journal", "NetgiroAPI", "Simulators", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
