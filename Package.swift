@@ -89,10 +89,12 @@ let package = Package(
                 "Bridge", "Simulators", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The libFuzzer entry and corpus replay shared by the fuzz targets.
+        .target(name: "FuzzSupport"),
         // libFuzzer target for the protocol's receiving side (see the file's header for the commands).
-        .executableTarget(name: "ProtocolFuzz", dependencies: ["PinpadProtocol"]),
+        .executableTarget(name: "ProtocolFuzz", dependencies: ["PinpadProtocol", "FuzzSupport"]),
         // libFuzzer target for the pad firmware's frame handling, driven by fuzzed host programs.
-        .executableTarget(name: "FirmwareFuzz", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
+        .executableTarget(name: "FirmwareFuzz", dependencies: ["PinpadFirmware", "PinpadProtocol", "FuzzSupport"]),
         .executableTarget(
             name: "ngbridge",
             dependencies: [

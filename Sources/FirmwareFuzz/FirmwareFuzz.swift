@@ -18,6 +18,7 @@
 // Program format: a sequence of steps, each an opcode byte (taken modulo the opcode count) and its
 // operands; a program that runs out of bytes reads zeros and ends.
 import Foundation
+import FuzzSupport
 import PinpadFirmware
 import PinpadProtocol
 
@@ -279,44 +280,17 @@ func fuzzOne(_ data: [UInt8]) {
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    guard let start else { return 0 }
-    fuzzOne(Array(UnsafeBufferPointer(start: start, count: count)))
-    return 0
+    FuzzMain.input(start, count, fuzzOne)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 #endif
 
 @main
 struct FirmwareFuzz {
     static func main() {
         #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzTestOneInput))
+        FuzzMain.runLibFuzzer(fuzzTestOneInput)
         #else
-        let paths = CommandLine.arguments.dropFirst()
-        guard !paths.isEmpty else {
-            print("usage: FirmwareFuzz FILE-OR-DIRECTORY...  (runs each input once; build with -DFUZZING for libFuzzer)")
-            exit(64)
-        }
-        var count = 0
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { path + "/" + $0 }
-                : [path]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                fuzzOne(Array(data))
-                count += 1
-            }
-        }
-        print("ran \(count) inputs, no property failed")
+        FuzzMain.replay(name: "FirmwareFuzz", fuzzOne)
         #endif
     }
 }

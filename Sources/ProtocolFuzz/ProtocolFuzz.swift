@@ -6,6 +6,7 @@
 //   SWIFT_BACKTRACE=enable=no .build-fuzz/release/ProtocolFuzz -max_total_time=60 Tests/Fuzz/corpus-protocol
 // Plain build: `ProtocolFuzz FILE...` runs the given inputs once each (regression runs of crashes found).
 import Foundation
+import FuzzSupport
 import PinpadProtocol
 
 /// Checks every property that must hold for any input; traps (a fuzzer finding) when one fails.
@@ -58,44 +59,17 @@ let fuzzDevice = DeviceInfo(
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
-    guard let start else { return 0 }
-    fuzzOne(Array(UnsafeBufferPointer(start: start, count: count)))
-    return 0
+    FuzzMain.input(start, count, fuzzOne)
 }
-
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 #endif
 
 @main
 struct ProtocolFuzz {
     static func main() {
         #if FUZZING
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzTestOneInput))
+        FuzzMain.runLibFuzzer(fuzzTestOneInput)
         #else
-        let paths = CommandLine.arguments.dropFirst()
-        guard !paths.isEmpty else {
-            print("usage: ProtocolFuzz FILE-OR-DIRECTORY...  (runs each input once; build with -DFUZZING for libFuzzer)")
-            exit(64)
-        }
-        var count = 0
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            let files = isDirectory.boolValue
-                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { path + "/" + $0 }
-                : [path]
-            for file in files {
-                guard let data = FileManager.default.contents(atPath: file) else { continue }
-                fuzzOne(Array(data))
-                count += 1
-            }
-        }
-        print("ran \(count) inputs, no property failed")
+        FuzzMain.replay(name: "ProtocolFuzz", fuzzOne)
         #endif
     }
 }
