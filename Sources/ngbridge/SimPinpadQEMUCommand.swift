@@ -39,15 +39,7 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
 
     func run() async throws {
         // Handle SIGINT/SIGTERM ourselves so that QEMU is stopped too.
-        let stopRequests = AsyncStream<Void>.makeStream()
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { stopRequests.continuation.yield() }
-            source.resume()
-            sources.append(source)
-        }
+        let (stopRequests, sources) = stopOnSignals()
         defer { sources.forEach { $0.cancel() } }
 
         let pad: PinpadQEMU
@@ -126,15 +118,8 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
             return 2
         }
 
-        let stopRequests = AsyncStream<Void>.makeStream()
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { stopRequests.continuation.yield() }
-            source.resume()
-            sources.append(source)
-        }
+        // Handle SIGINT/SIGTERM ourselves so that QEMU is stopped too.
+        let (stopRequests, sources) = stopOnSignals()
         defer { sources.forEach { $0.cancel() } }
 
         let pad: PinpadQEMU
@@ -193,4 +178,22 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
             return first
         }
     }
+}
+
+/// SIGINT and SIGTERM as a stream of stop requests (the signals' default action is turned off),
+/// so a command can stop QEMU before it exits. Cancel the sources when done.
+private func stopOnSignals() -> (
+    requests: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation), sources: [DispatchSourceSignal]
+) {
+    let requests = AsyncStream<Void>.makeStream()
+    let continuation = requests.continuation
+    var sources: [DispatchSourceSignal] = []
+    for signalNumber in [SIGINT, SIGTERM] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler { continuation.yield() }
+        source.resume()
+        sources.append(source)
+    }
+    return (requests, sources)
 }
