@@ -25,19 +25,14 @@ public actor PadLink {
         case lineClosed(SerialPort.CloseReason)
     }
 
-    private enum Input: Sendable {
-        case line(SerialPort.Event)
-        case tick
-    }
-
     public nonisolated let events: AsyncStream<Event>
     public nonisolated let path: String
     private let eventSink: AsyncStream<Event>.Continuation
     private let port: SerialPort
     private var link: LinkLayer
     private let origin = ContinuousClock.now
-    private let inputs: AsyncStream<Input>
-    private let inputSink: AsyncStream<Input>.Continuation
+    private var stopped = false
+    private var timerGeneration: UInt64 = 0
     private var timer: Task<Void, Never>?
     private var timerDeadline: UInt64?
 
@@ -46,7 +41,6 @@ public actor PadLink {
         self.path = port.path
         self.link = LinkLayer(role: .host(hello), timings: timings)
         (events, eventSink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
-        (inputs, inputSink) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
     }
 
     /// Milliseconds since this link was created, from the monotonic clock.
@@ -58,30 +52,31 @@ public actor PadLink {
     public var isUp: Bool { link.isUp }
     public var statistics: LinkStatistics { link.statistics }
 
-    /// Runs the link until the line ends.
+    /// Runs the link until the line ends. Bytes from the line are handled here, as they come;
+    /// the link layer's deadlines arrive as separate calls on the actor (`tick`).
     public func run() async {
-        let forward = Task { [port, inputSink] in
-            for await event in port.events { inputSink.yield(.line(event)) }
-            inputSink.finish()
-        }
         apply(link.handle(.start, now: now))
-        for await input in inputs {
-            switch input {
-            case .line(.received(let bytes)):
+        for await event in port.events {
+            if case .received(let bytes) = event {
                 apply(link.handle(.received(bytes), now: now))
-            case .line(.deviceGone):
-                break  // the stream finishes next; the close reason says why
-            case .tick:
-                timerDeadline = nil
-                apply(link.handle(.tick, now: now))
             }
+            // `.deviceGone`: the stream finishes next; the close reason says why.
         }
-        forward.cancel()
+        stopped = true
         timer?.cancel()
+        timer = nil
         apply(link.handle(.stop, now: now))
         let reason = await port.closed()
         eventSink.yield(.lineClosed(reason))
         eventSink.finish()
+    }
+
+    private func tick(_ generation: UInt64) {
+        guard generation == timerGeneration else { return }  // a timer replaced after it woke
+        timerDeadline = nil
+        timer = nil
+        guard !stopped else { return }
+        apply(link.handle(.tick, now: now))
     }
 
     /// Sends a message reliably; the outcome comes back as `.delivered` or `.sendFailed`.
@@ -124,13 +119,15 @@ public actor PadLink {
         if let scheduled = timerDeadline, scheduled <= deadline { return }
         timer?.cancel()
         timerDeadline = deadline
+        timerGeneration &+= 1
+        let generation = timerGeneration
         let delay = deadline > now ? deadline - now : 0
-        timer = Task { [inputSink] in
+        timer = Task { [weak self] in
             if delay > 0 {
                 try? await Task.sleep(for: .milliseconds(Int64(delay)))
                 if Task.isCancelled { return }
             }
-            inputSink.yield(.tick)
+            await self?.tick(generation)
         }
     }
 }

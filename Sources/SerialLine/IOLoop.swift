@@ -67,9 +67,22 @@ final class IOLoop: @unchecked Sendable {
                 completion?.resume(returning: .success(()))
                 return
             }
-            let wasIdle = outgoingHead == outgoing.count
-            outgoing.append(PendingWrite(bytes: bytes, offset: 0, completion: completion))
-            if wasIdle { wakeLocked() }
+            var offset = 0
+            if outgoingHead == outgoing.count {
+                // Nothing queued and nothing being written by the loop thread (it keeps the
+                // entry it writes in the queue until done): write now, on the caller's thread,
+                // and save the loop a wake-up. What the device does not take yet is queued.
+                offset = writeNowLocked(bytes)
+                if offset == bytes.count {
+                    lock.unlock()
+                    completion?.resume(returning: .success(()))
+                    return
+                }
+                outgoing.append(PendingWrite(bytes: bytes, offset: offset, completion: completion))
+                wakeLocked()
+            } else {
+                outgoing.append(PendingWrite(bytes: bytes, offset: 0, completion: completion))
+            }
             lock.unlock()
         case .closeRequested:
             lock.unlock()
@@ -116,6 +129,16 @@ final class IOLoop: @unchecked Sendable {
         } catch {
             throw SerialLineError(path: path, operation: operation, reason: .system(error))
         }
+    }
+
+    /// One non-blocking `write` of `bytes` on the line; how many it took. Any error (including
+    /// "would block") takes nothing here: the bytes are queued and the loop thread meets the
+    /// error itself and reports it as it always does. Call with `lock` held and the loop running.
+    private func writeNowLocked(_ bytes: [UInt8]) -> Int {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(Errno) -> Int in try fd.write(raw) }
+        }
+        return (try? result.get()) ?? 0
     }
 
     /// Wakes the loop thread out of `poll`. Call with `lock` held and the loop not yet ended:
