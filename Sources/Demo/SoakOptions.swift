@@ -20,7 +20,8 @@ public struct SoakOptions: Sendable {
 
     public init() {}
 
-    /// `corrupt=0.01,drop=0.01,duplicate=0.01` (also `delay-ms=N`).
+    /// `corrupt=0.01,drop=0.01,duplicate=0.01` — per frame the pad writes — and
+    /// `byte-corrupt=0.01,byte-drop=0.01` — per byte, in both directions (also `delay-ms=N`).
     public static func parseLineFaults(_ spec: String) throws(SoakSpecError) -> PinpadFaults {
         var faults = PinpadFaults()
         for (key, value) in try pairs(spec) {
@@ -28,10 +29,12 @@ public struct SoakOptions: Sendable {
             case "corrupt": faults.corrupt = try probability(key, value)
             case "drop": faults.drop = try probability(key, value)
             case "duplicate": faults.duplicate = try probability(key, value)
+            case "byte-corrupt": faults.noiseCorruptPerByte = try probability(key, value)
+            case "byte-drop": faults.noiseDropPerByte = try probability(key, value)
             case "delay-ms":
                 guard let ms = UInt64(value) else { throw SoakSpecError("delay-ms needs whole milliseconds, not \(value)") }
                 faults.delayMilliseconds = ms
-            default: throw SoakSpecError("unknown line fault \(key) (corrupt, drop, duplicate, delay-ms)")
+            default: throw SoakSpecError("unknown line fault \(key) (corrupt, drop, duplicate, byte-corrupt, byte-drop, delay-ms)")
             }
         }
         return faults

@@ -19,6 +19,11 @@ public struct PinpadFaults: Sendable, Hashable {
     public var duplicate: Double = 0
     /// Every write leaves this many milliseconds late (in order).
     public var delayMilliseconds: UInt64 = 0
+    /// Line noise, in both directions (host → pad and pad → host): the probability (0–1) that
+    /// any one byte on the line is damaged (a random bit pattern XORed in).
+    public var noiseCorruptPerByte: Double = 0
+    /// Line noise, in both directions: the probability (0–1) that any one byte is lost.
+    public var noiseDropPerByte: Double = 0
     /// After this many milliseconds the pad writes nothing more (it keeps reading).
     public var silentAfterMilliseconds: UInt64?
     /// After this many milliseconds the pad is unplugged: the pty closes and the link path goes.
@@ -438,7 +443,8 @@ private struct Engine: Sendable {
         if let fd = pty?.controller, !lineReady.isDisjoint(with: [.readable, .hangUp, .error]) {
             while true {
                 guard let count = try? fd.read(into: buffer), count > 0 else { break }
-                let bytes = Array(buffer[0..<count])
+                let bytes = noise(Array(buffer[0..<count]), direction: "from the host")
+                if bytes.isEmpty { continue }
                 describeIncoming(bytes)
                 run(.received(bytes))
             }
@@ -569,6 +575,7 @@ private struct Engine: Sendable {
             b[i] ^= UInt8(1 + rng.next() % 255)
             record(.fault, "damaged byte \(i) of \(b.count)")
         }
+        b = noise(b, direction: "to the host")
         let copies = rng.chance(f.duplicate) ? 2 : 1
         if copies == 2 { record(.fault, "sent \(b.count) bytes twice") }
         for _ in 0..<copies {
@@ -578,6 +585,29 @@ private struct Engine: Sendable {
                 outgoing += b
             }
         }
+    }
+
+    /// Applies the per-byte line noise to bytes crossing the line in one direction.
+    private mutating func noise(_ bytes: [UInt8], direction: String) -> [UInt8] {
+        let f = options.faults
+        guard f.noiseCorruptPerByte > 0 || f.noiseDropPerByte > 0 else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var damaged = 0, lost = 0
+        for byte in bytes {
+            if rng.chance(f.noiseDropPerByte) {
+                lost += 1
+                continue
+            }
+            if rng.chance(f.noiseCorruptPerByte) {
+                out.append(byte ^ UInt8(1 + rng.next() % 255))
+                damaged += 1
+            } else {
+                out.append(byte)
+            }
+        }
+        if damaged + lost > 0 { record(.fault, "noise \(direction): \(damaged) damaged, \(lost) lost of \(bytes.count) bytes") }
+        return out
     }
 
     private mutating func flush() {

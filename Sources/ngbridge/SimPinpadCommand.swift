@@ -67,6 +67,12 @@ struct SimPinpadCommand: AsyncParsableCommand {
     @Option(help: "Probability (0–1) that a write is sent twice.")
     var faultDuplicate = 0.0
 
+    @Option(help: "Line noise, both directions: probability (0–1) that any one byte is damaged.")
+    var faultNoiseCorrupt = 0.0
+
+    @Option(help: "Line noise, both directions: probability (0–1) that any one byte is lost.")
+    var faultNoiseDrop = 0.0
+
     @Option(help: "Delay every write by this many milliseconds.")
     var faultDelayMs: UInt64 = 0
 
@@ -81,7 +87,8 @@ struct SimPinpadCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard rows >= 1, columns >= 1 else { throw ValidationError("--rows and --columns must be at least 1") }
-        for (name, p) in [("--fault-drop", faultDrop), ("--fault-corrupt", faultCorrupt), ("--fault-duplicate", faultDuplicate)] {
+        for (name, p) in [("--fault-drop", faultDrop), ("--fault-corrupt", faultCorrupt), ("--fault-duplicate", faultDuplicate),
+                          ("--fault-noise-corrupt", faultNoiseCorrupt), ("--fault-noise-drop", faultNoiseDrop)] {
             guard (0...1).contains(p) else { throw ValidationError("\(name) is a probability between 0 and 1") }
         }
     }
@@ -99,6 +106,8 @@ struct SimPinpadCommand: AsyncParsableCommand {
         faults.drop = faultDrop
         faults.corrupt = faultCorrupt
         faults.duplicate = faultDuplicate
+        faults.noiseCorruptPerByte = faultNoiseCorrupt
+        faults.noiseDropPerByte = faultNoiseDrop
         faults.delayMilliseconds = faultDelayMs
         faults.silentAfterMilliseconds = faultSilentAfterS.map { UInt64($0 * 1000) }
         faults.unplugAfterMilliseconds = faultUnplugAfterS.map { UInt64($0 * 1000) }

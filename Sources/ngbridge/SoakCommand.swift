@@ -20,7 +20,7 @@ struct SoakCommand: AsyncParsableCommand {
     @Option(help: "Seed for the faults and the run's choices.")
     var seed: UInt64 = 1
 
-    @Option(name: .customLong("line-faults"), help: "Pad line faults, e.g. corrupt=0.01,drop=0.01,duplicate=0.01 (also delay-ms=N).")
+    @Option(name: .customLong("line-faults"), help: "Pad line faults: per frame the pad writes corrupt=P,drop=P,duplicate=P; per byte in both directions byte-corrupt=P,byte-drop=P; delay-ms=N.")
     var lineFaults = ""
 
     @Option(name: .customLong("netgiro-faults"), help: "Netgíró faults per call, e.g. 500=0.1,lost=0.05,slow=0.05 (also garbage=P, slow-ms=N; default slow-ms=1500).")

@@ -146,4 +146,51 @@ import Testing
         await pad.waitUntilStopped()
         await host.close()
     }
+
+    @Test func lineNoiseBothWaysNeverDuplicatesOrAltersAnEntry() async throws {
+        // 1 % of bytes damaged and 1 % lost, each way: most frames get through on the first or
+        // second try; a rare one exhausts its retransmissions and the link restarts (the layer
+        // above asks again). What must never happen is a wrong or a repeated entry.
+        let path = uniqueLinkPath()
+        var faults = PinpadFaults()
+        faults.noiseCorruptPerByte = 0.01
+        faults.noiseDropPerByte = 0.01
+        faults.duplicate = 0.02
+        let pad = try PinpadSimulator(options: PinpadSimulatorOptions(linkPath: path, faults: faults, seed: 7))
+        pad.start()
+        let host = try TestHost(path: path)
+        await host.waitForLinkUp()
+        var lastPrompt = 0
+        for token in UInt16(1)...4 {
+            let seen = await host.log.events.count
+            await host.send(.prompt(PromptRequest(token: token, prompt: .customerID)))
+            guard let open = await pad.waitForPrompt(.customerID, after: lastPrompt, timeout: .seconds(5)) else { continue }
+            lastPrompt = open.serial
+            pad.type("8223281")
+            pad.press(.ok)
+            // Until this prompt's result or a link restart (a guard against hangs, not a timing check).
+            for _ in 0..<1000 {
+                let new = await host.log.events.dropFirst(seen)
+                if new.contains(where: {
+                    switch $0 {
+                    case .message(.entryResult(let r)): r.token == token
+                    case .linkDown: true
+                    default: false
+                    }
+                }) { break }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            await host.waitForLinkUp()
+        }
+        let results = await host.entryResults()
+        #expect(!results.isEmpty)
+        #expect(results.allSatisfy { $0.digits == Array("8223281".utf8) })
+        #expect(Set(results.map(\.token)).count == results.count, "an entry was delivered twice")
+        // The noise hit both directions.
+        #expect(pad.transcript.contains { $0.kind == .fault && $0.text.hasPrefix("noise from the host") })
+        #expect(pad.transcript.contains { $0.kind == .fault && $0.text.hasPrefix("noise to the host") })
+        pad.stop()
+        await pad.waitUntilStopped()
+        await host.close()
+    }
 }
