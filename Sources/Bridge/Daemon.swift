@@ -36,7 +36,9 @@ public enum Daemon {
             hello: HostHello(hostName: hostName), reconnectGrace: configuration.payments.reconnectGrace, logger: logger)
         let service = DaemonPaymentService(
             runner: runner, terminals: terminals,
-            settings: .init(defaultConfirmation: configuration.payments.defaultConfirmation, callbackURL: configuration.callback?.publicURL),
+            settings: .init(
+                defaultConfirmation: configuration.payments.defaultConfirmation, callbackURL: configuration.callback?.publicURL,
+                recoveryGrace: configuration.payments.reconnectGrace),
             metrics: metrics, logger: logger)
 
         let pads = Task {

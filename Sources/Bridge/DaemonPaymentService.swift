@@ -16,10 +16,14 @@ public actor DaemonPaymentService: PaymentService {
         public var defaultConfirmation: ConfirmationType = .manual
         /// Netgíró's `CallbackUrl` for ServerCallback; nil when no callback listener is configured.
         public var callbackURL: String?
+        /// How long a payment recovered at start waits for its pad to come back (the pad is
+        /// usually found and linked a moment after the daemon starts) before it counts as gone.
+        public var recoveryGrace: Duration
 
-        public init(defaultConfirmation: ConfirmationType = .manual, callbackURL: String? = nil) {
+        public init(defaultConfirmation: ConfirmationType = .manual, callbackURL: String? = nil, recoveryGrace: Duration = .seconds(30)) {
             self.defaultConfirmation = defaultConfirmation
             self.callbackURL = callbackURL
+            self.recoveryGrace = recoveryGrace
         }
     }
 
@@ -50,10 +54,13 @@ public actor DaemonPaymentService: PaymentService {
 
     /// Resumes the journal's unfinished payments (at start, before the API opens).
     public func recover() async throws(JournalError) -> [String] {
-        var pads: [String: any CustomerTerminal] = [:]
-        for id in await terminals.onlineIDs() { pads[id] = await terminals.terminal(id) }
-        let found = pads
-        let handles = try await runner.recover { id in found[id] }
+        // At start the pads are usually not linked yet: a recovered payment gets its pad as
+        // soon as it appears, rather than failing for want of it.
+        let terminals = self.terminals
+        let grace = settings.recoveryGrace
+        let handles = try await runner.recover { id in
+            AwaitedTerminal(terminalID: id, grace: grace) { await terminals.terminal(id) }
+        }
         for handle in handles {
             busy[handle.record.request.terminalID] = handle.id
             follow(handle)

@@ -55,6 +55,40 @@ struct AbsentTerminal: CustomerTerminal {
     func ask(_ prompt: CustomerPrompt) async -> CustomerEntry { .terminalUnavailable }
 }
 
+/// The terminal of a payment recovered after a restart, whose pad may not be back yet: each
+/// call waits (up to `grace` from the first call) for the pad to be known again and then goes to
+/// it; a pad that does not come back counts as unavailable. A screen shown before then is
+/// dropped (the next one replaces it anyway).
+struct AwaitedTerminal: CustomerTerminal {
+    let terminalID: String
+    let grace: Duration
+    let lookup: @Sendable () async -> (any CustomerTerminal)?
+    private let since = PaymentLocked<ContinuousClock.Instant?>(nil)
+
+    init(terminalID: String, grace: Duration, lookup: @escaping @Sendable () async -> (any CustomerTerminal)?) {
+        self.terminalID = terminalID
+        self.grace = grace
+        self.lookup = lookup
+    }
+
+    func show(_ screen: CustomerScreen) async {
+        await lookup()?.show(screen)
+    }
+
+    func ask(_ prompt: CustomerPrompt) async -> CustomerEntry {
+        let deadline = since.withLock { first in
+            if first == nil { first = .now }
+            return first! + grace
+        }
+        while !Task.isCancelled {
+            if let terminal = await lookup() { return await terminal.ask(prompt) }
+            guard ContinuousClock.now < deadline else { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return .terminalUnavailable
+    }
+}
+
 /// A value behind a lock, for the few bits of state observers share with a payment's loop.
 final class PaymentLocked<Value>: @unchecked Sendable {
     private let lock = NSLock()
