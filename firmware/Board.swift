@@ -24,6 +24,12 @@ struct SerialLine {
         bytes.withUnsafeBufferPointer { board_write(line, $0.baseAddress, UInt32($0.count)) }
     }
 
+    /// Writes a text's UTF-8 bytes (texts are `StaticString`: `String` would pull the stdlib's
+    /// String and Unicode code into the image).
+    func write(_ text: StaticString) {
+        text.withUTF8Buffer { board_write(line, $0.baseAddress, UInt32($0.count)) }
+    }
+
     func write(_ byte: UInt8) {
         var b = byte
         board_write(line, &b, 1)

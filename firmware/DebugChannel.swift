@@ -14,8 +14,8 @@ struct DebugChannel: Keypad, CustomerDisplay {
 
     private var line: [UInt8] = []
     private var overlong = false
-    /// Keys of the current K command not yet handed to the firmware.
-    private var keys: [PadKey] = []
+    /// Keys of the current K command (as their letters) not yet handed to the firmware.
+    private var keys: [UInt8] = []
     private var keyIndex = 0
     private var replyWhenKeysDone = false
 
@@ -34,7 +34,7 @@ struct DebugChannel: Keypad, CustomerDisplay {
     mutating func nextKey() -> PadKey? {
         if keyIndex < keys.count {
             keyIndex += 1
-            return keys[keyIndex - 1]
+            return Self.key(keys[keyIndex - 1])
         }
         if replyWhenKeysDone {
             replyWhenKeysDone = false
@@ -67,7 +67,7 @@ struct DebugChannel: Keypad, CustomerDisplay {
             switch b {
             case 0x0A:  // "\n"
                 if overlong {
-                    serial.write(Self.errTooLong)
+                    serial.write("ERR long\n")
                 } else {
                     execute(firmware, now: now)
                 }
@@ -87,101 +87,83 @@ struct DebugChannel: Keypad, CustomerDisplay {
         case 0x6B:  // k
             keys.removeAll(keepingCapacity: true)
             keyIndex = 0
-            for c in line.dropFirst() {
-                switch c {
-                case 0x30...0x39: keys.append(.digit(c - 0x30))
-                case 0x43, 0x63: keys.append(.clear)  // C
-                case 0x4F, 0x6F: keys.append(.ok)  // O
-                case 0x58, 0x78: keys.append(.cancel)  // X
-                default:
-                    keys.removeAll(keepingCapacity: true)
-                    serial.write(Self.errBadKey)
-                    return
-                }
+            for c in line.dropFirst() where Self.key(c) == nil {
+                serial.write("ERR key\n")
+                return
             }
+            keys.append(contentsOf: line.dropFirst())
             replyWhenKeysDone = true
         case 0x73:  // s
             let display = screen ?? firmware.display
             for r in 0..<display.rows {
-                var out: [UInt8] = [0x3D]  // "="
-                out.append(contentsOf: display.rowUTF8(r))
-                out.append(0x0A)
-                serial.write(out)
+                serial.write(0x3D)  // "="
+                serial.write(display.rowUTF8(r))
+                serial.write(0x0A)
             }
             reply(ok: true)
         case 0x69:  // i
-            var out: [UInt8] = Array(Self.infoLink)
-            out.append(contentsOf: firmware.isLinkUp ? Self.up : Self.down)
+            serial.write("I link=")
+            serial.write(firmware.isLinkUp ? "up" : "down")
             let open = firmware.prompt
-            Self.field(Self.infoPrompt, UInt64(open?.request.prompt.rawValue ?? 0), &out)
-            Self.field(Self.infoToken, UInt64(open?.request.token ?? 0), &out)
-            Self.field(Self.infoEntry, UInt64(open?.entry.count ?? 0), &out)
-            Self.field(Self.infoLight, UInt64(light.rawValue), &out)
-            Self.field(Self.infoBeeps, UInt64(beeps), &out)
-            Self.field(Self.infoUptime, now, &out)
-            out.append(0x0A)
-            serial.write(out)
+            field(" prompt=", UInt32(open?.request.prompt.rawValue ?? 0))
+            field(" token=", UInt32(open?.request.token ?? 0))
+            field(" entry=", UInt32(open?.entry.count ?? 0))
+            field(" light=", UInt32(light.rawValue))
+            field(" beeps=", beeps)
+            field(" ms=", now)
+            serial.write(0x0A)
             reply(ok: true)
         case 0x6D:  // m
-            var out: [UInt8] = [0x4D]  // "M"
-            Self.field(Self.memHeap, UInt64(board_heap_size()), &out)
-            Self.field(Self.memUsed, UInt64(board_heap_in_use()), &out)
-            Self.field(Self.memPeak, UInt64(board_heap_peak()), &out)
-            Self.field(Self.memStack, UInt64(board_stack_size()), &out)
-            Self.field(Self.memStackPeak, UInt64(board_stack_peak()), &out)
-            out.append(0x0A)
-            serial.write(out)
+            serial.write("M")
+            field(" heap=", board_heap_size())
+            field(" used=", board_heap_in_use())
+            field(" peak=", board_heap_peak())
+            field(" stack=", board_stack_size())
+            field(" stackpeak=", board_stack_peak())
+            serial.write(0x0A)
             reply(ok: true)
         default:
-            serial.write(Self.errUnknown)
+            serial.write("ERR unknown\n")
+        }
+    }
+
+    /// The key a letter of a K command stands for.
+    private static func key(_ c: UInt8) -> PadKey? {
+        switch c {
+        case 0x30...0x39: return .digit(c - 0x30)
+        case 0x43, 0x63: return .clear  // C
+        case 0x4F, 0x6F: return .ok  // O
+        case 0x58, 0x78: return .cancel  // X
+        default: return nil
         }
     }
 
     private func reply(ok: Bool) {
-        serial.write(ok ? Self.ok : Self.errUnknown)
+        serial.write(ok ? "OK\n" : "ERR unknown\n")
     }
 
     /// Announces a reset on the debug channel: "!ready <model> <firmware>".
     func announceReady(_ profile: DeviceProfile) {
-        var out: [UInt8] = [0x21, 0x72, 0x65, 0x61, 0x64, 0x79, 0x20]  // "!ready "
-        out.append(contentsOf: profile.model)
-        out.append(0x20)
-        out.append(contentsOf: profile.firmwareVersion)
-        out.append(0x0A)
-        serial.write(out)
+        serial.write("!ready ")
+        serial.write(profile.model)
+        serial.write(0x20)
+        serial.write(profile.firmwareVersion)
+        serial.write(0x0A)
     }
 
-    /// Appends " name=<decimal>".
-    static func field(_ name: [UInt8], _ value: UInt64, _ out: inout [UInt8]) {
-        out.append(0x20)
-        out.append(contentsOf: name)
-        out.append(0x3D)
-        var digits: [UInt8] = []
-        var v = value
-        repeat {
-            digits.append(0x30 + UInt8(truncatingIfNeeded: v % 10))
-            v /= 10
-        } while v > 0
-        out.append(contentsOf: digits.reversed())
+    /// Writes `label` (" name=") and the value in decimal.
+    private func field(_ label: StaticString, _ value: UInt32) {
+        field(label, UInt64(value))
     }
 
-    // Texts as bytes: String would pull the Unicode tables into the image.
-    static let ok: [UInt8] = [0x4F, 0x4B, 0x0A]  // "OK\n"
-    static let errUnknown: [UInt8] = [0x45, 0x52, 0x52, 0x20, 0x75, 0x6E, 0x6B, 0x6E, 0x6F, 0x77, 0x6E, 0x0A]  // "ERR unknown\n"
-    static let errBadKey: [UInt8] = [0x45, 0x52, 0x52, 0x20, 0x6B, 0x65, 0x79, 0x0A]  // "ERR key\n"
-    static let errTooLong: [UInt8] = [0x45, 0x52, 0x52, 0x20, 0x6C, 0x6F, 0x6E, 0x67, 0x0A]  // "ERR long\n"
-    static let infoLink: [UInt8] = [0x49, 0x20, 0x6C, 0x69, 0x6E, 0x6B, 0x3D]  // "I link="
-    static let up: [UInt8] = [0x75, 0x70]  // "up"
-    static let down: [UInt8] = [0x64, 0x6F, 0x77, 0x6E]  // "down"
-    static let infoPrompt: [UInt8] = [0x70, 0x72, 0x6F, 0x6D, 0x70, 0x74]  // "prompt"
-    static let infoToken: [UInt8] = [0x74, 0x6F, 0x6B, 0x65, 0x6E]  // "token"
-    static let infoEntry: [UInt8] = [0x65, 0x6E, 0x74, 0x72, 0x79]  // "entry"
-    static let infoLight: [UInt8] = [0x6C, 0x69, 0x67, 0x68, 0x74]  // "light"
-    static let infoBeeps: [UInt8] = [0x62, 0x65, 0x65, 0x70, 0x73]  // "beeps"
-    static let infoUptime: [UInt8] = [0x6D, 0x73]  // "ms"
-    static let memHeap: [UInt8] = [0x68, 0x65, 0x61, 0x70]  // "heap"
-    static let memUsed: [UInt8] = [0x75, 0x73, 0x65, 0x64]  // "used"
-    static let memPeak: [UInt8] = [0x70, 0x65, 0x61, 0x6B]  // "peak"
-    static let memStack: [UInt8] = [0x73, 0x74, 0x61, 0x63, 0x6B]  // "stack"
-    static let memStackPeak: [UInt8] = [0x73, 0x74, 0x61, 0x63, 0x6B, 0x70, 0x65, 0x61, 0x6B]  // "stackpeak"
+    @inline(never)
+    private func field(_ label: StaticString, _ value: UInt64) {
+        serial.write(label)
+        decimal(value)
+    }
+
+    private func decimal(_ value: UInt64) {
+        if value >= 10 { decimal(value / 10) }
+        serial.write(0x30 + UInt8(truncatingIfNeeded: value % 10))
+    }
 }

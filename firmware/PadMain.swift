@@ -17,7 +17,7 @@ struct PadLoop<Peripherals: Keypad & CustomerDisplay> {
 
     mutating func start(now: UInt64) {
         // Power-on is the line opening: the pad starts announcing itself (PROTOCOL.md §6.2).
-        apply(firmware.handle(.lineOpened, now: now))
+        run(.lineOpened, now: now)
     }
 
     /// Handles every waiting byte and key, then any deadline that has passed.
@@ -25,21 +25,23 @@ struct PadLoop<Peripherals: Keypad & CustomerDisplay> {
         while true {
             host.read(into: &received, limit: 64)
             if received.isEmpty { break }
-            apply(firmware.handle(.received(received), now: now))
+            run(.received(received), now: now)
         }
         while let key = peripherals.nextKey() {
-            apply(firmware.handle(.key(key), now: now))
+            run(.key(key), now: now)
         }
         if let deadline = firmware.nextDeadline, deadline <= now {
-            apply(firmware.handle(.tick, now: now))
+            run(.tick, now: now)
         }
     }
 
     /// When the loop must run again if no byte arrives.
     var wakeDeadline: UInt64 { firmware.nextDeadline ?? UInt64.max }
 
-    private mutating func apply(_ actions: [FirmwareAction]) {
-        for action in actions {
+    /// One event into the firmware and its actions out (one copy of this code, not one per caller).
+    @inline(never)
+    private mutating func run(_ event: FirmwareEvent, now: UInt64) {
+        for action in firmware.handle(event, now: now) {
             switch action {
             case .write(let bytes): host.write(bytes)
             case .display(let display): peripherals.show(display)
@@ -52,14 +54,11 @@ struct PadLoop<Peripherals: Keypad & CustomerDisplay> {
 
 @main
 struct PadMain {
-    /// The identity this image announces in HELLO_REPLY.
-    static let profile = DeviceProfile(
-        model: [0x4E, 0x47, 0x2D, 0x50, 0x41, 0x44, 0x2D, 0x31],  // "NG-PAD-1"
-        serialNumber: [0x45, 0x4D, 0x55, 0x30, 0x30, 0x30, 0x30, 0x31],  // "EMU00001"
-        rows: 4, columns: 20)
-
     static func main() {
         board_init()
+        // The identity this image announces in HELLO_REPLY.
+        let profile = DeviceProfile(
+            model: PadText.bytes("NG-PAD-1"), serialNumber: PadText.bytes("EMU00001"), rows: 4, columns: 20)
         var loop = PadLoop(firmware: PadFirmware(profile: profile), peripherals: DebugChannel())
         loop.peripherals.announceReady(profile)
         loop.start(now: Clock.now)

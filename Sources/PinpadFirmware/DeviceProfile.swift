@@ -16,7 +16,7 @@ public struct DeviceProfile: Sendable, Hashable {
     public var maxPayload: UInt16
 
     public init(
-        model: [UInt8] = Array("NG-PAD-1".utf8), serialNumber: [UInt8] = Array("SIM00001".utf8),
+        model: [UInt8] = PadText.bytes("NG-PAD-1"), serialNumber: [UInt8] = PadText.bytes("SIM00001"),
         firmwareVersion: [UInt8] = PadFirmware.version, rows: UInt8 = 4, columns: UInt8 = 20,
         maxPayload: UInt16 = 246
     ) {

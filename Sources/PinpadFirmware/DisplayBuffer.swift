@@ -166,6 +166,12 @@ public enum PadText {
         }
     }
 
+    /// The UTF-8 bytes of a literal, as is. The firmware core keeps its texts as `StaticString`:
+    /// `String` would bring the stdlib's String and Unicode code (about 6 KB) into the pad's image.
+    public static func bytes(_ utf8: StaticString) -> [UInt8] {
+        utf8.withUTF8Buffer { Array($0) }
+    }
+
     /// Display characters of a UTF-8 literal (the firmware's own texts).
     public static func chars(_ utf8: StaticString) -> [UInt8] {
         var out: [UInt8] = []

@@ -48,7 +48,7 @@ public enum FirmwareAction: Sendable, Hashable {
 /// actions. The same code runs in the simulator and on the pad's microcontroller.
 public struct PadFirmware: Sendable {
     /// The firmware version announced in HELLO_REPLY.
-    public static let version: [UInt8] = Array("1.0.0".utf8)
+    public static var version: [UInt8] { PadText.bytes("1.0.0") }
     /// BUSY keep-alive interval while a prompt waits without keys (`PROTOCOL.md` §5.11).
     public static let busyInterval: UInt64 = 5_000
 
@@ -115,6 +115,7 @@ public struct PadFirmware: Sendable {
         return d
     }
 
+    @inline(never)
     public mutating func handle(_ event: FirmwareEvent, now: UInt64) -> [FirmwareAction] {
         var actions: [FirmwareAction] = []
         switch event {
@@ -217,7 +218,7 @@ public struct PadFirmware: Sendable {
             break
         case .keyEvent, .entryResult, .status, .busy:
             // Pad-to-host types are not defined in this direction.
-            send(.errorReport(ErrorReport(code: .unknownMessageType, referenceType: message.type.rawValue, text: Array("pad-to-host type".utf8))), now: now, &actions)
+            send(.errorReport(ErrorReport(code: .unknownMessageType, referenceType: message.type.rawValue, text: PadText.bytes("pad-to-host type"))), now: now, &actions)
         }
     }
 

@@ -87,9 +87,9 @@ enum PadScreens {
             var header = brand
             for _ in 0..<(width - brand.count - amount.count) { header.append(0x20) }
             header.append(contentsOf: amount)
-            rows.append(Row(chars: header, alignment: .left, priority: 1))
+            add(&rows, chars: header, alignment: .left, priority: 1)
         } else {
-            rows.append(Row(chars: brand, alignment: confirming ? .center : .left, priority: 1))
+            add(&rows, chars: brand, alignment: confirming ? .center : .left, priority: 1)
             if let amount {
                 amountRow = Row(chars: amount, alignment: confirming ? .center : .right, priority: confirming ? 5 : 2)
             }
@@ -106,7 +106,7 @@ enum PadScreens {
             question = PadText.chars(PadTexts.confirmAmountQuestion)
         }
         let questionRows = shortQuestion ? [question] : PadText.wrap(question, width: width)
-        for q in questionRows { rows.append(Row(chars: q, alignment: confirming ? .center : .left, priority: 3)) }
+        for q in questionRows { add(&rows, chars: q, alignment: confirming ? .center : .left, priority: 3) }
 
         if let amountRow { rows.append(amountRow) }
 
@@ -124,9 +124,9 @@ enum PadScreens {
 
         // The entry (or, for a prompt without digits, which keys answer it).
         if confirming || view.spec.maxDigits == 0 {
-            if let message { rows.append(Row(chars: message, alignment: .center, priority: 4)) }
+            if let message { add(&rows, chars: message, alignment: .center, priority: 4) }
             let keys = PadText.chars(PadTexts.confirmKeys)
-            rows.append(Row(chars: keys.count <= width ? keys : PadText.chars(PadTexts.confirmKeysShort), alignment: .center, priority: 6))
+            add(&rows, chars: keys.count <= width ? keys : PadText.chars(PadTexts.confirmKeysShort), alignment: .center, priority: 6)
         } else {
             var entry: [UInt8] = [0x3E, 0x20]  // "> "
             switch view.spec.echo {
@@ -135,13 +135,19 @@ enum PadScreens {
             case .hidden: break
             }
             if view.entry.count < Int(view.spec.maxDigits) { entry.append(0x5F) }  // "_" cursor
-            rows.append(Row(chars: entry, alignment: .left, priority: 6, isEntry: true))
+            add(&rows, chars: entry, alignment: .left, priority: 6, isEntry: true)
             if let message {
                 let lines = shortMessage ? [message] : PadText.wrap(message, width: width)
-                for m in lines { rows.append(Row(chars: m, alignment: .left, priority: 4)) }
+                for m in lines { add(&rows, chars: m, alignment: .left, priority: 4) }
             }
         }
         return rows
+    }
+
+    /// Appends a row (one out-of-line copy of the append, not one per row kind).
+    @inline(never)
+    private static func add(_ rows: inout [Row], chars: [UInt8], alignment: TextAlignment, priority: Int, isEntry: Bool = false) {
+        rows.append(Row(chars: chars, alignment: alignment, priority: priority, isEntry: isEntry))
     }
 
     /// Drops the least important rows (the later one first among equals) until `capacity` remain.

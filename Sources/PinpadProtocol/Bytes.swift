@@ -2,21 +2,21 @@
 struct PayloadWriter {
     var bytes: [UInt8] = []
 
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u16(_ v: UInt16) {
+    @inline(never) mutating func u8(_ v: UInt8) { bytes.append(v) }
+    @inline(never) mutating func u16(_ v: UInt16) {
         bytes.append(UInt8(truncatingIfNeeded: v))
         bytes.append(UInt8(truncatingIfNeeded: v >> 8))
     }
-    mutating func u32(_ v: UInt32) {
+    @inline(never) mutating func u32(_ v: UInt32) {
         u16(UInt16(truncatingIfNeeded: v))
         u16(UInt16(truncatingIfNeeded: v >> 16))
     }
     /// A string field: u8 byte count, then that many bytes (UTF-8). Callers keep it ≤ 255.
-    mutating func shortBytes(_ v: [UInt8]) {
+    @inline(never) mutating func shortBytes(_ v: [UInt8]) {
         bytes.append(UInt8(truncatingIfNeeded: v.count))
         bytes.append(contentsOf: v.prefix(255))
     }
-    mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
+    @inline(never) mutating func raw(_ v: [UInt8]) { bytes.append(contentsOf: v) }
 }
 
 struct PayloadReader {
@@ -27,28 +27,28 @@ struct PayloadReader {
 
     var isAtEnd: Bool { index == bytes.count }
 
-    mutating func u8() throws(MessageError) -> UInt8 {
+    @inline(never) mutating func u8() throws(MessageError) -> UInt8 {
         guard index < bytes.count else { throw .truncated }
         defer { index += 1 }
         return bytes[index]
     }
-    mutating func u16() throws(MessageError) -> UInt16 {
+    @inline(never) mutating func u16() throws(MessageError) -> UInt16 {
         let lo = try u8()
         let hi = try u8()
         return UInt16(lo) | (UInt16(hi) << 8)
     }
-    mutating func u32() throws(MessageError) -> UInt32 {
+    @inline(never) mutating func u32() throws(MessageError) -> UInt32 {
         let lo = try u16()
         let hi = try u16()
         return UInt32(lo) | (UInt32(hi) << 16)
     }
-    mutating func shortBytes() throws(MessageError) -> [UInt8] {
+    @inline(never) mutating func shortBytes() throws(MessageError) -> [UInt8] {
         let count = Int(try u8())
         guard bytes.count - index >= count else { throw .truncated }
         defer { index += count }
         return Array(bytes[index..<(index + count)])
     }
-    mutating func rest() -> [UInt8] {
+    @inline(never) mutating func rest() -> [UInt8] {
         defer { index = bytes.count }
         return Array(bytes[index...])
     }

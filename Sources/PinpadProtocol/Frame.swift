@@ -39,21 +39,25 @@ public struct Frame: Sendable, Hashable {
 
     /// The decoded frame: header, payload and CRC-32C (little-endian) over header and payload.
     public func body() -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(ProtocolLimits.headerLength + payload.count + ProtocolLimits.crcLength)
-        out.append(ProtocolLimits.version)
-        out.append(type)
-        out.append(flags.rawValue)
-        out.append(sequence)
-        out.append(UInt8(truncatingIfNeeded: payload.count))
-        out.append(UInt8(truncatingIfNeeded: payload.count >> 8))
-        out.append(contentsOf: payload)
-        let crc = CRC32C.checksum(out)
-        out.append(UInt8(truncatingIfNeeded: crc))
-        out.append(UInt8(truncatingIfNeeded: crc >> 8))
-        out.append(UInt8(truncatingIfNeeded: crc >> 16))
-        out.append(UInt8(truncatingIfNeeded: crc >> 24))
-        return out
+        let count = payload.count
+        let crcStart = ProtocolLimits.headerLength + count
+        return [UInt8](unsafeUninitializedCapacity: crcStart + ProtocolLimits.crcLength) { out, initialized in
+            out[0] = ProtocolLimits.version
+            out[1] = type
+            out[2] = flags.rawValue
+            out[3] = sequence
+            out[4] = UInt8(truncatingIfNeeded: count)
+            out[5] = UInt8(truncatingIfNeeded: count >> 8)
+            for i in 0..<count { out[ProtocolLimits.headerLength + i] = payload[i] }
+            var crc = CRC32C()
+            for i in 0..<crcStart { crc.update(out[i]) }
+            let value = crc.value
+            out[crcStart] = UInt8(truncatingIfNeeded: value)
+            out[crcStart + 1] = UInt8(truncatingIfNeeded: value >> 8)
+            out[crcStart + 2] = UInt8(truncatingIfNeeded: value >> 16)
+            out[crcStart + 3] = UInt8(truncatingIfNeeded: value >> 24)
+            initialized = crcStart + ProtocolLimits.crcLength
+        }
     }
 
     /// The bytes to write on the line: `0x00`, COBS(body), `0x00`.

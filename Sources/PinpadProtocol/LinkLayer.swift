@@ -103,6 +103,11 @@ public struct LinkStatistics: Sendable, Hashable {
 /// ACK/NAK, retransmission, duplicate suppression, heartbeat, link loss. It does no I/O and reads
 /// no clock: bytes and time come in as events, bytes to write and messages to deliver go out as
 /// actions. The same code runs in the host bridge, the simulator and the pad's firmware.
+///
+/// The firmware image is built with `-D PINPAD_DEVICE_ONLY`, which leaves out what only the host
+/// role does (saying HELLO, taking HELLO_REPLY and ANNOUNCE): close to 3 KB of the pad's 32 KB of
+/// flash (`firmware/README.md`). The device role behaves the same either way; the host role must
+/// not be used in such a build.
 public struct LinkLayer: Sendable {
     public enum State: Sendable, Hashable {
         /// The line is closed.
@@ -187,7 +192,7 @@ public struct LinkLayer: Sendable {
             decoder = FrameDecoder()
             if wasUp {
                 statistics.linkDowns += 1
-                actions.append(.linkDown(.closed))
+                actions.emit(.linkDown(.closed))
             }
         case .received(let bytes):
             guard state != .closed else { break }
@@ -239,7 +244,7 @@ public struct LinkLayer: Sendable {
 
     private mutating func handleFrameError(_ error: FrameError, now: UInt64, actions: inout [LinkAction]) {
         statistics.frameErrors += 1
-        actions.append(.frameError(error))
+        actions.emit(.frameError(error))
         guard isUp, nakAllowed(now: now) else { return }
         statistics.naksSent += 1
         write(Frame(type: MessageType.nak.rawValue, sequence: nextExpectedSequence), now: now, actions: &actions)
@@ -269,6 +274,7 @@ public struct LinkLayer: Sendable {
         switch (type, role) {
         case (.hello, .device(let info)):
             handleHello(frame, info: info, now: now, actions: &actions)
+#if !PINPAD_DEVICE_ONLY
         case (.helloReply, .host(let hello)):
             handleHelloReply(frame, hello: hello, now: now, actions: &actions)
         case (.announce, .host):
@@ -278,12 +284,13 @@ public struct LinkLayer: Sendable {
                 linkingDueAt = now  // the pad is there: say HELLO at once
                 sendLinkingFrame(now: now, actions: &actions)
             }
+#endif
         case (.ack, _):
             guard isUp else { return }
             lastValidFrameAt = now
             if let f = inFlight, f.sequence == frame.sequence {
                 inFlight = nil
-                actions.append(.delivered(f.message))
+                actions.emit(.delivered(f.message))
                 sendNext(now: now, actions: &actions)
             }
         case (.nak, _):
@@ -318,9 +325,9 @@ public struct LinkLayer: Sendable {
         lastReceivedSequence = frame.sequence
         statistics.dataFramesDelivered += 1
         do {
-            actions.append(.deliver(try Message.decode(type: frame.type, payload: frame.payload)))
+            actions.emit(.deliver(try Message.decode(type: frame.type, payload: frame.payload)))
         } catch {
-            actions.append(.deliverInvalid(type: frame.type, sequence: frame.sequence, error: error))
+            actions.emit(.deliverInvalid(type: frame.type, sequence: frame.sequence, error: error))
         }
     }
 
@@ -344,14 +351,14 @@ public struct LinkLayer: Sendable {
             // The host restarted: whatever was under way with it is gone.
             statistics.linkDowns += 1
             failPending(.linkDown, actions: &actions)
-            actions.append(.linkDown(.peerRestarted))
+            actions.emit(.linkDown(.peerRestarted))
         }
         resetSequences()
         peerMaxPayload = min(Int(hello.maxPayload), ProtocolLimits.maxPayload)
         state = .up(.host(hello))
         lastValidFrameAt = now
         write(Frame(type: MessageType.helloReply.rawValue, payload: reply.encodePayload()), now: now, actions: &actions)
-        actions.append(.linkUp(.host(hello)))
+        actions.emit(.linkUp(.host(hello)))
     }
 
     private mutating func handleHelloReply(_ frame: Frame, hello: HostHello, now: UInt64, actions: inout [LinkAction]) {
@@ -360,7 +367,7 @@ public struct LinkLayer: Sendable {
         guard info.version != 0, (hello.minVersion...hello.maxVersion).contains(info.version) else {
             if !reportedIncompatible {
                 reportedIncompatible = true
-                actions.append(.incompatiblePeer(info))
+                actions.emit(.incompatiblePeer(info))
             }
             return
         }
@@ -369,23 +376,23 @@ public struct LinkLayer: Sendable {
         state = .up(.device(info))
         lastValidFrameAt = now
         lastWriteAt = now
-        actions.append(.linkUp(.device(info)))
+        actions.emit(.linkUp(.device(info)))
     }
 
     // MARK: - Sending
 
     private mutating func enqueue(_ message: Message, now: UInt64, actions: inout [LinkAction]) {
         guard isUp else {
-            actions.append(.sendFailed(message, .linkDown))
+            actions.emit(.sendFailed(message, .linkDown))
             return
         }
         let payload = message.encodePayload()
         guard payload.count <= peerMaxPayload else {
-            actions.append(.sendFailed(message, .tooLarge))
+            actions.emit(.sendFailed(message, .tooLarge))
             return
         }
         guard queue.count < timings.queueLimit else {
-            actions.append(.sendFailed(message, .queueFull))
+            actions.emit(.sendFailed(message, .queueFull))
             return
         }
         queue.append(message)
@@ -420,16 +427,21 @@ public struct LinkLayer: Sendable {
     private mutating func write(_ frame: Frame, now: UInt64, actions: inout [LinkAction]) {
         statistics.framesWritten += 1
         lastWriteAt = now
-        actions.append(.write(frame.encoded()))
+        actions.emit(.write(frame.encoded()))
     }
 
     // MARK: - Link state
 
     private mutating func sendLinkingFrame(now: UInt64, actions: inout [LinkAction]) {
         switch role {
+#if PINPAD_DEVICE_ONLY
+        case .host:
+            break  // not in the pad's image
+#else
         case .host(let hello):
             write(Frame(type: MessageType.hello.rawValue, payload: hello.encodePayload()), now: now, actions: &actions)
             linkingDueAt = now + timings.helloInterval
+#endif
         case .device:
             write(Frame(type: MessageType.announce.rawValue, payload: [nextAnnounceReason.rawValue]), now: now, actions: &actions)
             nextAnnounceReason = .notLinked
@@ -449,13 +461,13 @@ public struct LinkLayer: Sendable {
     private mutating func linkLost(_ reason: LinkDownReason, now: UInt64, actions: inout [LinkAction]) {
         statistics.linkDowns += 1
         failPending(.linkDown, actions: &actions)
-        actions.append(.linkDown(reason))
+        actions.emit(.linkDown(reason))
         enterLinking(now: now, reason: .linkLost, actions: &actions)
     }
 
     private mutating func failPending(_ failure: SendFailure, actions: inout [LinkAction]) {
-        if let f = inFlight { actions.append(.sendFailed(f.message, failure)) }
-        for m in queue { actions.append(.sendFailed(m, failure)) }
+        if let f = inFlight { actions.emit(.sendFailed(f.message, failure)) }
+        for m in queue { actions.emit(.sendFailed(m, failure)) }
         inFlight = nil
         queue.removeAll()
     }
@@ -467,4 +479,10 @@ public struct LinkLayer: Sendable {
         queue.removeAll()
         lastNakAt = nil
     }
+}
+
+extension Array where Element == LinkAction {
+    /// `append`, kept out of line: one copy instead of one per call site (flash on the pad).
+    @inline(never)
+    fileprivate mutating func emit(_ action: LinkAction) { append(action) }
 }
