@@ -53,6 +53,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
+        // The till API's wire types and request validation (Foundation only; Bridge re-exports it).
+        .target(name: "TillAPIContract"),
         // One payment as a pure state machine: customer-id rules, poll schedule, race rules.
         .target(name: "Checkout", dependencies: ["NetgiroAPI"]),
         // Durable payment records (SQLite, write-ahead intents) and crash-recovery queries.
@@ -72,7 +74,7 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal",
+                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract",
                 .product(name: "Logging", package: "swift-log"),
                 // The daemon: till API, configuration, lifecycle, metrics.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -95,6 +97,8 @@ let package = Package(
         .executableTarget(name: "ProtocolFuzz", dependencies: ["PinpadProtocol", "FuzzSupport"]),
         // libFuzzer target for the pad firmware's frame handling, driven by fuzzed host programs.
         .executableTarget(name: "FirmwareFuzz", dependencies: ["PinpadFirmware", "PinpadProtocol", "FuzzSupport"]),
+        // libFuzzer target for the till API's request decoding and validation (body + headers).
+        .executableTarget(name: "TillAPIFuzz", dependencies: ["TillAPIContract", "FuzzSupport"]),
         .executableTarget(
             name: "ngbridge",
             dependencies: [

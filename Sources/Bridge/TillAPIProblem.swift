@@ -1,41 +1,16 @@
 import Foundation
 import Hummingbird
 
-/// An error answered as an RFC 9457 problem document (`application/problem+json`): what went
-/// wrong (`type`, `title`), for which field and by which rule, and what to do (`detail`).
-public struct TillAPIProblem: Error, HTTPResponseError, Sendable, Hashable, Codable {
-    public var type: String
-    public var title: String
-    public var statusCode: Int
-    public var detail: String
-    /// The request field at fault (JSON path like `items[0].quantity`, or a header name).
-    public var field: String?
-    /// The rule the field broke, in a word or two (`required`, `positive`, `max-length 64` …).
-    public var rule: String?
-    /// The payment concerned, when there is one (e.g. the final payment a cancel came too late for).
-    public var payment: TillPayment?
-
+/// A problem document as an HTTP response, and the problems the payments side's refusals become.
+extension TillAPIProblem: HTTPResponseError {
     public var status: HTTPResponse.Status { .init(code: statusCode) }
-
-    enum CodingKeys: String, CodingKey {
-        case type, title, statusCode = "status", detail, field, rule, payment
-    }
 
     public init(
         _ status: HTTPResponse.Status, type: String, title: String, detail: String,
         field: String? = nil, rule: String? = nil, payment: TillPayment? = nil
     ) {
-        self.type = "https://ngbridge.invalid/problems/" + type
-        self.title = title
-        self.statusCode = status.code
-        self.detail = detail
-        self.field = field
-        self.rule = rule
-        self.payment = payment
+        self.init(statusCode: status.code, type: type, title: title, detail: detail, field: field, rule: rule, payment: payment)
     }
-
-    /// The short name of `type` (`invalid-field` …).
-    public var kind: String { String(type.split(separator: "/").last ?? "") }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = HTTPFields()
@@ -43,32 +18,6 @@ public struct TillAPIProblem: Error, HTTPResponseError, Sendable, Hashable, Coda
         if statusCode == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"ngbridge\"" }
         let body = (try? TillAPIJSON.encoder.encode(self)) ?? Data("{}".utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-
-    // MARK: - The problems the API answers with
-
-    public static func invalidField(_ field: String, rule: String, _ detail: String) -> TillAPIProblem {
-        TillAPIProblem(.unprocessableContent, type: "invalid-field", title: "A field breaks a rule", detail: detail, field: field, rule: rule)
-    }
-
-    public static func malformedBody(_ detail: String) -> TillAPIProblem {
-        TillAPIProblem(.badRequest, type: "malformed-body", title: "The body is not a JSON object", detail: detail, rule: "json-object")
-    }
-
-    public static func unauthorized() -> TillAPIProblem {
-        TillAPIProblem(
-            .unauthorized, type: "unauthorized", title: "A bearer token is required",
-            detail: "send `Authorization: Bearer TOKEN` with the token from api.token-file", field: "Authorization", rule: "bearer-token")
-    }
-
-    public static func notFound(_ what: String) -> TillAPIProblem {
-        TillAPIProblem(.notFound, type: "not-found", title: "Not found", detail: what)
-    }
-
-    public static func tooLarge(limit: Int) -> TillAPIProblem {
-        TillAPIProblem(
-            .contentTooLarge, type: "body-too-large", title: "The request body is too large",
-            detail: "the body may be at most \(limit) bytes (api.max-body-bytes)", field: "body", rule: "max-bytes \(limit)")
     }
 
     static func from(_ error: PaymentServiceError) -> TillAPIProblem {
@@ -118,19 +67,4 @@ public struct TillAPIProblem: Error, HTTPResponseError, Sendable, Hashable, Coda
             return TillAPIProblem(.internalServerError, type: "internal", title: "Internal error", detail: text)
         }
     }
-}
-
-enum TillAPIJSON {
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .iso8601
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
-        return d
-    }()
 }

@@ -98,6 +98,9 @@ import Testing
         (#"{"amount": 4990, "reference": "R-1", "items": {}}"#, "items", "array"),
         (#"{"amount": 4990, "reference": "R-1", "items": [{"name": "Kaffi", "unitPrice": 490, "quantity": 0}]}"#, "items[0].quantity", "positive"),
         (#"{"amount": 4990, "reference": "R-1", "items": [{"unitPrice": 490, "quantity": 1}]}"#, "items[0].name", "required"),
+        (#"{"amount": 1000, "reference": "R-1", "items": [{"name": "Kleina", "unitPrice": 300, "quantity": 2}]}"#, "items", "sum-equals-amount"),
+        // One character of 65 code points: lengths count code points, as the OpenAPI document does.
+        (#"{"amount": 4990, "reference": "R"# + String(repeating: "\u{301}", count: 64) + #""}"#, "reference", "max-length"),
         (#"{"amount": 4990, "reference": "R-1", "terminal": "NGP-9"}"#, "terminal", "known-terminal"),
     ])
     func badBodiesAreAnsweredWithAProblemNamingTheFieldAndRule(_ body: String, _ field: String, _ rule: String) async throws {

@@ -2,14 +2,14 @@ import Foundation
 
 /// Reads a `POST /v1/payments` body field by field, so that every refusal names the field and
 /// the rule it broke (a typo like `ammount` is refused, not ignored).
-enum TillAPIValidation {
-    static let maxAmount = 10_000_000
-    static let maxReference = 64
-    static let maxDescription = 255
-    static let maxItems = 100
-    static let maxIdempotencyKey = 255
+package enum TillAPIValidation {
+    package static let maxAmount = 10_000_000
+    package static let maxReference = 64
+    package static let maxDescription = 255
+    package static let maxItems = 100
+    package static let maxIdempotencyKey = 255
 
-    static func paymentRequest(from body: Data) throws(TillAPIProblem) -> TillPaymentRequest {
+    package static func paymentRequest(from body: Data) throws(TillAPIProblem) -> TillPaymentRequest {
         let parsed: JSONValue
         do {
             parsed = try JSONDecoder().decode(JSONValue.self, from: body)
@@ -68,21 +68,28 @@ enum TillAPIValidation {
                 }
                 items?.append(TillPaymentItem(productNo: productNo, name: name, unitPrice: unitPrice, quantity: quantity))
             }
+            // At most 100 × 10^7 × 10^5: no overflow. The same rule as the checkout's, but refused
+            // here, before a terminal is chosen or anything is journalled.
+            let total = items?.reduce(0) { $0 + $1.unitPrice * $1.quantity } ?? 0
+            guard items?.isEmpty != false || total == amount else {
+                throw .invalidField(
+                    "items", rule: "sum-equals-amount",
+                    "the items add up to \(total) ISK (unitPrice × quantity) but the amount is \(amount) ISK — send matching items or none")
+            }
         }
         return TillPaymentRequest(
             amount: amount, reference: reference, description: description, items: items, confirmation: confirmation,
             terminal: terminal)
     }
 
-    static func idempotencyKey(_ value: String?) throws(TillAPIProblem) -> String? {
+    package static func idempotencyKey(_ value: String?) throws(TillAPIProblem) -> String? {
         guard let value else { return nil }
         guard !value.isEmpty, value.utf8.count <= maxIdempotencyKey,
             value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E })
         else {
-            throw TillAPIProblem(
-                .badRequest, type: "invalid-header", title: "A header breaks a rule",
-                detail: "Idempotency-Key must be 1–\(maxIdempotencyKey) visible ASCII characters (a UUID is a good choice)",
-                field: "Idempotency-Key", rule: "visible-ascii 1…\(maxIdempotencyKey)")
+            throw .invalidHeader(
+                "Idempotency-Key", rule: "visible-ascii 1…\(maxIdempotencyKey)",
+                "Idempotency-Key must be 1–\(maxIdempotencyKey) visible ASCII characters (a UUID is a good choice)")
         }
         return value
     }
@@ -115,8 +122,10 @@ enum TillAPIValidation {
         if required, text.trimmingCharacters(in: .whitespaces).isEmpty {
             throw .invalidField(field, rule: "non-empty", "\(field) must not be empty")
         }
-        guard text.count <= maxLength else {
-            throw .invalidField(field, rule: "max-length \(maxLength)", "\(field) may be at most \(maxLength) characters")
+        // Code points, as the OpenAPI document's maxLength counts: counting characters (grapheme
+        // clusters) let one letter carrying thousands of combining marks through as "1 character".
+        guard text.unicodeScalars.count <= maxLength else {
+            throw .invalidField(field, rule: "max-length \(maxLength)", "\(field) may be at most \(maxLength) characters (Unicode code points)")
         }
         guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw .invalidField(field, rule: "no-control-characters", "\(field) must not hold control characters")
@@ -126,7 +135,7 @@ enum TillAPIValidation {
 }
 
 /// A JSON value as parsed, keeping whole numbers apart from fractions and booleans.
-enum JSONValue: Decodable, Equatable {
+package enum JSONValue: Decodable, Equatable {
     case null
     case bool(Bool)
     case integer(Int)
@@ -135,7 +144,7 @@ enum JSONValue: Decodable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
         else if let v = try? c.decode(Bool.self) { self = .bool(v) }

@@ -1,0 +1,176 @@
+// The till API's wire types: what the till sends and what it is shown. Foundation only, so the
+// request decoding can be fuzzed without building the daemon (TillAPIFuzz); `Bridge` re-exports it.
+import Foundation
+
+/// What the till asks for: one payment on one terminal.
+public struct TillPaymentRequest: Sendable, Hashable, Codable {
+    /// Whole ISK, positive.
+    public var amount: Int
+    /// The till's own reference for the sale (sent to Netgíró as `Reference`).
+    public var reference: String
+    public var description: String?
+    public var items: [TillPaymentItem]?
+    /// `manual` (default), `automatic` or `server-callback`.
+    public var confirmation: TillConfirmation?
+    /// The terminal id (the pad's serial number); may be left out when there is exactly one.
+    public var terminal: String?
+
+    public init(
+        amount: Int, reference: String, description: String? = nil, items: [TillPaymentItem]? = nil,
+        confirmation: TillConfirmation? = nil, terminal: String? = nil
+    ) {
+        self.amount = amount
+        self.reference = reference
+        self.description = description
+        self.items = items
+        self.confirmation = confirmation
+        self.terminal = terminal
+    }
+}
+
+public struct TillPaymentItem: Sendable, Hashable, Codable {
+    public var productNo: String?
+    public var name: String
+    /// Whole ISK per unit.
+    public var unitPrice: Int
+    /// Whole units.
+    public var quantity: Int
+
+    public init(productNo: String? = nil, name: String, unitPrice: Int, quantity: Int) {
+        self.productNo = productNo
+        self.name = name
+        self.unitPrice = unitPrice
+        self.quantity = quantity
+    }
+}
+
+public enum TillConfirmation: String, Sendable, Hashable, Codable, CaseIterable {
+    case manual
+    case automatic
+    case serverCallback = "server-callback"
+}
+
+/// A payment's state as the till sees it. The last five are final: the till can rely on them.
+public enum TillPaymentState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Accepted by the bridge, not yet on the pad.
+    case created
+    /// The pad asks the customer for their id (app code, phone number or kennitala).
+    case awaitingCustomer = "awaiting-customer"
+    /// Netgíró is being asked, or we wait for the customer to accept in the app.
+    case processing
+    /// The customer must key the code Netgíró sent by SMS.
+    case awaitingSMSCode = "awaiting-sms-code"
+    /// The till asked to cancel; the outcome is not known yet (the customer may have won the race).
+    case cancelRequested = "cancel-requested"
+    case paid
+    case declined
+    case cancelled
+    case failed
+    /// The bridge cannot tell whether money moved; a person must check (see the README).
+    case unknown
+
+    public var isFinal: Bool {
+        switch self {
+        case .paid, .declined, .cancelled, .failed, .unknown: return true
+        default: return false
+        }
+    }
+}
+
+/// One payment as the till API shows it.
+public struct TillPayment: Sendable, Hashable, Codable {
+    public var id: String
+    public var state: TillPaymentState
+    public var final: Bool
+    public var amount: Int
+    public var reference: String
+    public var description: String?
+    public var confirmation: TillConfirmation
+    public var terminal: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Netgíró's TransactionId, once InsertCart answered.
+    public var transactionId: String?
+    /// Netgíró's InvoiceNumber, for the receipt, once paid.
+    public var invoiceNumber: String?
+    /// Why it ended as it did, in words for a person (never personal data).
+    public var message: String?
+
+    public init(
+        id: String, state: TillPaymentState, amount: Int, reference: String, description: String? = nil,
+        confirmation: TillConfirmation, terminal: String, createdAt: Date, updatedAt: Date,
+        transactionId: String? = nil, invoiceNumber: String? = nil, message: String? = nil
+    ) {
+        self.id = id
+        self.state = state
+        self.final = state.isFinal
+        self.amount = amount
+        self.reference = reference
+        self.description = description
+        self.confirmation = confirmation
+        self.terminal = terminal
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.transactionId = transactionId
+        self.invoiceNumber = invoiceNumber
+        self.message = message
+    }
+}
+
+/// One entry of a payment's event stream (`GET /v1/payments/{id}/events`).
+public struct TillPaymentEvent: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// The payment moved to `state`.
+        case state
+        /// The pad asks the customer for an entry (`prompt`: `customer-id` or `sms-code`).
+        case prompt
+        /// The pad shows a screen between prompts (`screen`).
+        case screen
+        /// The payment reached a final state (the last event of the stream); `payment` is the final view.
+        case outcome
+    }
+
+    /// 1, 2, 3 … per payment: the SSE `id`, so a client can resume with `Last-Event-ID`.
+    public var sequence: Int
+    public var kind: Kind
+    public var state: TillPaymentState?
+    public var prompt: String?
+    public var screen: String?
+    public var payment: TillPayment?
+    public var at: Date
+
+    public init(
+        sequence: Int, kind: Kind, state: TillPaymentState? = nil, prompt: String? = nil, screen: String? = nil,
+        payment: TillPayment? = nil, at: Date = Date()
+    ) {
+        self.sequence = sequence
+        self.kind = kind
+        self.state = state
+        self.prompt = prompt
+        self.screen = screen
+        self.payment = payment
+        self.at = at
+    }
+}
+
+/// A terminal (PIN pad) as the till API lists it.
+public struct TillTerminal: Sendable, Hashable, Codable {
+    /// The pad's serial number.
+    public var id: String
+    /// `online` (link up), `offline` (known but not linked now).
+    public var status: String
+    /// The payment running on it, if any.
+    public var payment: String?
+    public var model: String?
+    public var firmware: String?
+    public var path: String?
+
+    public init(id: String, status: String, payment: String? = nil, model: String? = nil, firmware: String? = nil, path: String? = nil) {
+        self.id = id
+        self.status = status
+        self.payment = payment
+        self.model = model
+        self.firmware = firmware
+        self.path = path
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// An error answered as an RFC 9457 problem document (`application/problem+json`): what went
+/// wrong (`type`, `title`), for which field and by which rule, and what to do (`detail`).
+/// `Bridge` makes it an HTTP response (Hummingbird's `HTTPResponseError`).
+public struct TillAPIProblem: Error, Sendable, Hashable, Codable {
+    public var type: String
+    public var title: String
+    public var statusCode: Int
+    public var detail: String
+    /// The request field at fault (JSON path like `items[0].quantity`, `body`, or a header name).
+    public var field: String?
+    /// The rule the field broke, in a word or two (`required`, `positive`, `max-length 64` …).
+    public var rule: String?
+    /// The payment concerned, when there is one (e.g. the final payment a cancel came too late for).
+    public var payment: TillPayment?
+
+    enum CodingKeys: String, CodingKey {
+        case type, title, statusCode = "status", detail, field, rule, payment
+    }
+
+    /// `type` is the short name (`invalid-field` …); the document carries it as a URI.
+    public init(
+        statusCode: Int, type: String, title: String, detail: String,
+        field: String? = nil, rule: String? = nil, payment: TillPayment? = nil
+    ) {
+        self.type = "https://ngbridge.invalid/problems/" + type
+        self.title = title
+        self.statusCode = statusCode
+        self.detail = detail
+        self.field = field
+        self.rule = rule
+        self.payment = payment
+    }
+
+    /// The short name of `type` (`invalid-field` …).
+    public var kind: String { String(type.split(separator: "/").last ?? "") }
+
+    // MARK: - The problems the API answers with
+
+    public static func invalidField(_ field: String, rule: String, _ detail: String) -> TillAPIProblem {
+        TillAPIProblem(statusCode: 422, type: "invalid-field", title: "A field breaks a rule", detail: detail, field: field, rule: rule)
+    }
+
+    public static func invalidHeader(_ header: String, rule: String, _ detail: String) -> TillAPIProblem {
+        TillAPIProblem(statusCode: 400, type: "invalid-header", title: "A header breaks a rule", detail: detail, field: header, rule: rule)
+    }
+
+    public static func malformedBody(_ detail: String) -> TillAPIProblem {
+        TillAPIProblem(statusCode: 400, type: "malformed-body", title: "The body is not a JSON object", detail: detail, field: "body", rule: "json-object")
+    }
+
+    public static func unauthorized() -> TillAPIProblem {
+        TillAPIProblem(
+            statusCode: 401, type: "unauthorized", title: "A bearer token is required",
+            detail: "send `Authorization: Bearer TOKEN` with the token from api.token-file", field: "Authorization", rule: "bearer-token")
+    }
+
+    public static func notFound(_ what: String) -> TillAPIProblem {
+        TillAPIProblem(statusCode: 404, type: "not-found", title: "Not found", detail: what)
+    }
+
+    public static func tooLarge(limit: Int) -> TillAPIProblem {
+        TillAPIProblem(
+            statusCode: 413, type: "body-too-large", title: "The request body is too large",
+            detail: "the body may be at most \(limit) bytes (api.max-body-bytes)", field: "body", rule: "max-bytes \(limit)")
+    }
+}
+
+/// The JSON form of every document the till API sends and reads.
+package enum TillAPIJSON {
+    package static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .iso8601
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    package static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+}
