@@ -14,6 +14,7 @@ struct SimCommand: AsyncParsableCommand {
             SimNetgiroCommand.self,
             SimPinpadCommand.self,
             SimPinpadQEMUCommand.self,
+            SimLineCommand.self,
         ]
     )
 }
