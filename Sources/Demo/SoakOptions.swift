@@ -5,8 +5,8 @@ import Simulators
 public struct SoakOptions: Sendable {
     public var payments = 12
     public var seed: UInt64 = 1
-    /// Faults on the bytes the simulated pad writes to the bridge (pad → host). The pad simulator
-    /// has no option for the host → pad direction.
+    /// Faults on the pad's line: per frame the pad writes (drop, corrupt, duplicate, delay) and
+    /// per byte in both directions (line noise: `noiseCorruptPerByte`, `noiseDropPerByte`).
     public var lineFaults = PinpadFaults()
     public var netgiroFaults = NetgiroFaultProbabilities(slowDelayMilliseconds: 1_500)
     /// Unplug/replug events, each in the middle of a different payment (at most one per payment).

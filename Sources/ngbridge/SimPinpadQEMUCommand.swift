@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Simulators
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -141,15 +142,20 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
             while pad.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
             stopRequests.continuation.yield()
         }
+        // The scenario's outcome once it has one; nil while it still runs (a stop request).
+        let result = ScenarioResult()
         let finished = Task {
-            _ = await outcome.value
+            let value = await outcome.value
+            result.value.withLock { $0 = value }
             stopRequests.continuation.yield()
         }
         for await _ in stopRequests.stream { break }
         watcher.cancel()
         finished.cancel()
         let crashed = !pad.isRunning
-        let done = outcome.isCancelled ? nil : await Self.resultIfDone(outcome)
+        // Not waiting for a scenario still running: it may be in a long `wait` and does not
+        // end on cancellation, and a stop request must stop the pad now.
+        let done = result.value.withLock { $0 }
         outcome.cancel()
         await pad.stop()
         if crashed {
@@ -167,17 +173,11 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
         print("scenario passed")
         return 0
     }
+}
 
-    /// The scenario's outcome if it has finished, without waiting for one still running.
-    private static func resultIfDone(_ task: Task<PinpadScenarioOutcome, Never>) async -> PinpadScenarioOutcome? {
-        await withTaskGroup(of: PinpadScenarioOutcome?.self) { group in
-            group.addTask { await task.value }
-            group.addTask { try? await Task.sleep(for: .milliseconds(50)); return nil }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-    }
+/// Where a scenario's outcome is left for the command to read when it stops.
+private final class ScenarioResult: Sendable {
+    let value = Mutex<PinpadScenarioOutcome?>(nil)
 }
 
 /// SIGINT and SIGTERM as a stream of stop requests (the signals' default action is turned off),
