@@ -10,7 +10,9 @@
 #   3. the pad's cable is pulled while the customer types (app code, automatic confirmation):
 #      after the replug the pad asks again and the payment ends paid;
 #   4. the till cancels while the pad waits for the customer: the payment ends cancelled;
-#   5. (qemu) a payment over a line that damages, drops and repeats bytes both ways ends paid.
+#   5. (qemu) a payment over a line that damages, drops and repeats bytes both ways ends paid;
+#   6. Ctrl-C on `ngbridge pay` while the customer is asked, answered "y": the payment ends
+#      cancelled and `ngbridge pay` exits with status 3.
 # NGBRIDGE_E2E_PAD selects the pad: `pty` (default) the in-process simulator, `qemu` the pad's
 # real firmware image (firmware/build/pinpad.elf, or NGBRIDGE_PAD_IMAGE) in qemu-system-arm,
 # driven by the same scenario language through its debug channel. QEMU keeps the pad's line open
@@ -55,6 +57,7 @@ pids+=($!)
     echo "on prompt customer-id type 5000041234 ok after 300ms"
     echo "on prompt customer-id"
     if [ "$pad_kind" = qemu ]; then echo "on prompt customer-id type 5000041234 ok after 300ms"; fi
+    echo "on prompt customer-id"
     # The pad stays until the daemon is gone (the end of this script), then stops by itself.
     echo "wait link down"
 } >"$dir/customer.pad"
@@ -184,3 +187,43 @@ if [ "$pad_kind" = qemu ]; then
     echo "ok: a payment over a line with $line_faults both ways ended paid"
     echo "$counts" | sed 's/^/  /'
 fi
+
+# 6. The person at the till presses Ctrl-C in `ngbridge pay` and answers "y" to "cancel?".
+if [ "$pad_kind" = qemu ]; then
+    # A clean cable again after case 5.
+    linked=$(grep -c "terminal linked" "$dir/daemon.log" || true)
+    start_line
+    for _ in $(seq 200); do
+        [ "$(grep -c 'terminal linked' "$dir/daemon.log" || true)" -gt "$linked" ] && break
+        sleep 0.05
+    done
+fi
+mkfifo "$dir/pay6.in"
+exec 7<>"$dir/pay6.in"
+# A background job of a script starts with SIGINT ignored; `ngbridge pay` takes SIGINT itself.
+"$ng" pay --amount 770 --reference E2E-6 --api "unix:$dir/api.sock" <&7 >"$dir/pay6.out" 2>&1 &
+pay6=$!
+started6=$([ "$pad_kind" = qemu ] && echo 6 || echo 5)
+for _ in $(seq 200); do
+    [ "$(grep -c 'payment started' "$dir/daemon.log" || true)" -ge "$started6" ] && break
+    sleep 0.05
+done
+id6=$(grep 'payment started' "$dir/daemon.log" | tail -1 | sed -n 's/.*payment=\([0-9a-f-]*\).*/\1/p')
+for _ in $(seq 200); do
+    "$ng" payment "$id6" --api "unix:$dir/api.sock" 2>/dev/null | grep -q "^state *awaiting-customer" && break
+    sleep 0.05
+done
+"$ng" payment "$id6" --api "unix:$dir/api.sock" 2>/dev/null | grep -q "^state *awaiting-customer" || fail "the sixth payment never asked the customer"
+kill -INT "$pay6"
+for _ in $(seq 100); do
+    grep -q "cancel payment .*? \[y/N\]" "$dir/pay6.out" && break
+    sleep 0.05
+done
+grep -q "cancel payment .*? \[y/N\]" "$dir/pay6.out" || fail "Ctrl-C did not ask whether to cancel: $(cat "$dir/pay6.out")"
+echo y >&7
+status6=0
+wait "$pay6" || status6=$?
+exec 7>&-
+grep -q "^outcome *cancelled" "$dir/pay6.out" || fail "Ctrl-C + y did not cancel the payment: $(cat "$dir/pay6.out")"
+[ "$status6" -eq 3 ] || fail "ngbridge pay exited with $status6 after a cancel, not 3"
+echo "ok: Ctrl-C in ngbridge pay, answered y: the payment ended cancelled (exit status 3)"
