@@ -158,6 +158,7 @@ func linkRoundTrips(count: Int) async throws -> Samples {
 @main
 struct Bench {
     static func main() async throws {
+        if try await externalPadMode(CommandLine.arguments) { return }  // --pad PATH: ExternalPad.swift
         let quick = CommandLine.arguments.contains("--quick")
         let n = quick ? 2_000 : 20_000
         print("netgiro-pos-bridge benchmarks (\(quick ? "quick" : "full") run, \(n) round trips each)")
