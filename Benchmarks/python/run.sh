@@ -83,10 +83,12 @@ echo "link round trip, PING 16 B → ACK, $count round trips per figure after 20
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; pad: ngbridge sim pinpad (pid $pad_pid) at $pad_link"
 for r in $(seq "$runs"); do
     echo
-    echo "run $r of $runs"
+    echo "run $r of $runs (load average $(cut -d' ' -f1 /proc/loadavg))"
     echo "-- against the same pad process:"
+    # Which host goes first alternates from run to run, so neither always meets a fresh pad.
+    [ $((r % 2)) = 0 ] && run "$bin/ngbridge-bench" --pad "$pad_link" --count "$count" --peer-pid "$pad_pid" --floor >"$work/swift.txt"
     run "$python" "$here/ngpp_host.py" ping "$pad_link" -n "$count" --peer-pid "$pad_pid"
-    run "$bin/ngbridge-bench" --pad "$pad_link" --count "$count" --peer-pid "$pad_pid" --floor >"$work/swift.txt"
+    [ $((r % 2)) = 1 ] && run "$bin/ngbridge-bench" --pad "$pad_link" --count "$count" --peer-pid "$pad_pid" --floor >"$work/swift.txt"
     tail -n 2 "$work/swift.txt"
     echo "-- floors (no protocol: 16 bytes echoed by a peer on a pty pair) and the bench's in-process pad:"
     run "$python" "$here/ngpp_host.py" floor -n "$count"
