@@ -1,5 +1,6 @@
 import PinpadProtocol
 import SerialLine
+import Synchronization
 
 /// The host end of one PIN-pad line: a `LinkLayer` in the host role driven by a `SerialPort`
 /// and a timer. It holds no business rule — it turns bytes and time into link events and
@@ -7,7 +8,11 @@ import SerialLine
 ///
 /// Use: create it, start `run()` in a task, read `events`, call `send(_:)`. `run()` returns when
 /// the line ends (closed locally or device gone), after the last event.
-public actor PadLink {
+///
+/// Bytes from the pad are handled on the line's own thread as they are read (`SerialPort.receive`),
+/// and the answer (an ACK, say) is written from there at once: no task hop between the kernel and
+/// the link layer. The link layer's state is behind a lock; the timer for its deadlines is a task.
+public final class PadLink: Sendable {
     public enum Event: Sendable, Equatable {
         case linkUp(DeviceInfo)
         case linkDown(LinkDownReason)
@@ -25,21 +30,25 @@ public actor PadLink {
         case lineClosed(SerialPort.CloseReason)
     }
 
-    public nonisolated let events: AsyncStream<Event>
-    public nonisolated let path: String
+    public let events: AsyncStream<Event>
+    public let path: String
     private let eventSink: AsyncStream<Event>.Continuation
     private let port: SerialPort
-    private var link: LinkLayer
     private let origin = ContinuousClock.now
-    private var stopped = false
-    private var timerGeneration: UInt64 = 0
-    private var timer: Task<Void, Never>?
-    private var timerDeadline: UInt64?
+    private let state: Mutex<State>
+
+    private struct State: ~Copyable {
+        var link: LinkLayer
+        var stopped = false
+        var timerGeneration: UInt64 = 0
+        var timer: Task<Void, Never>?
+        var timerDeadline: UInt64?
+    }
 
     public init(port: SerialPort, hello: HostHello, timings: LinkTimings = LinkTimings()) {
         self.port = port
         self.path = port.path
-        self.link = LinkLayer(role: .host(hello), timings: timings)
+        self.state = Mutex(State(link: LinkLayer(role: .host(hello), timings: timings)))
         (events, eventSink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
     }
 
@@ -49,39 +58,30 @@ public actor PadLink {
         return UInt64(elapsed.components.seconds) * 1000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    public var isUp: Bool { link.isUp }
-    public var statistics: LinkStatistics { link.statistics }
+    public var isUp: Bool { state.withLock { $0.link.isUp } }
+    public var statistics: LinkStatistics { state.withLock { $0.link.statistics } }
 
-    /// Runs the link until the line ends. Bytes from the line are handled here, as they come;
-    /// the link layer's deadlines arrive as separate calls on the actor (`tick`).
+    /// Runs the link until the line ends, then reports `.lineClosed` as the last event.
     public func run() async {
-        apply(link.handle(.start, now: now))
-        for await event in port.events {
-            if case .received(let bytes) = event {
-                apply(link.handle(.received(bytes), now: now))
-            }
-            // `.deviceGone`: the stream finishes next; the close reason says why.
+        handle(.start)
+        port.receive { [weak self] event in
+            // `.deviceGone`: the line ends next; the close reason says why.
+            if case .received(let bytes) = event { self?.handle(.received(bytes)) }
         }
-        stopped = true
-        timer?.cancel()
-        timer = nil
-        apply(link.handle(.stop, now: now))
         let reason = await port.closed()
+        state.withLock { state in
+            state.stopped = true
+            state.timer?.cancel()
+            state.timer = nil
+            apply(state.link.handle(.stop, now: now), to: &state)
+        }
         eventSink.yield(.lineClosed(reason))
         eventSink.finish()
     }
 
-    private func tick(_ generation: UInt64) {
-        guard generation == timerGeneration else { return }  // a timer replaced after it woke
-        timerDeadline = nil
-        timer = nil
-        guard !stopped else { return }
-        apply(link.handle(.tick, now: now))
-    }
-
     /// Sends a message reliably; the outcome comes back as `.delivered` or `.sendFailed`.
-    public func send(_ message: Message) {
-        apply(link.handle(.send(message), now: now))
+    public func send(_ message: Message) async {
+        handle(.send(message))
     }
 
     /// Closes the line; `run()` then finishes.
@@ -89,7 +89,26 @@ public actor PadLink {
         await port.close()
     }
 
-    private func apply(_ actions: [LinkAction]) {
+    private func handle(_ event: LinkEvent) {
+        state.withLock { state in
+            guard !state.stopped else { return }
+            apply(state.link.handle(event, now: now), to: &state)
+        }
+    }
+
+    private func tick(_ generation: UInt64) {
+        state.withLock { state in
+            guard generation == state.timerGeneration else { return }  // a timer replaced after it woke
+            state.timerDeadline = nil
+            state.timer = nil
+            guard !state.stopped else { return }
+            apply(state.link.handle(.tick, now: now), to: &state)
+        }
+    }
+
+    /// Carries out the link layer's actions, in order, under the lock (so writes keep the
+    /// order the link layer chose, whichever thread drives it).
+    private func apply(_ actions: [LinkAction], to state: inout State) {
         for action in actions {
             switch action {
             case .write(let bytes):
@@ -105,29 +124,30 @@ public actor PadLink {
             case .frameError(let error): eventSink.yield(.frameError(error))
             }
         }
-        scheduleTimer()
+        scheduleTimer(&state)
     }
 
     /// Keeps one sleeping task for the link layer's earliest deadline.
-    private func scheduleTimer() {
-        guard let deadline = link.nextDeadline else {
-            timer?.cancel()
-            timer = nil
-            timerDeadline = nil
+    private func scheduleTimer(_ state: inout State) {
+        guard let deadline = state.link.nextDeadline, !state.stopped else {
+            state.timer?.cancel()
+            state.timer = nil
+            state.timerDeadline = nil
             return
         }
-        if let scheduled = timerDeadline, scheduled <= deadline { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        timerGeneration &+= 1
-        let generation = timerGeneration
-        let delay = deadline > now ? deadline - now : 0
-        timer = Task { [weak self] in
+        if let scheduled = state.timerDeadline, scheduled <= deadline { return }
+        state.timer?.cancel()
+        state.timerDeadline = deadline
+        state.timerGeneration &+= 1
+        let generation = state.timerGeneration
+        let current = now
+        let delay = deadline > current ? deadline - current : 0
+        state.timer = Task { [weak self] in
             if delay > 0 {
                 try? await Task.sleep(for: .milliseconds(Int64(delay)))
                 if Task.isCancelled { return }
             }
-            await self?.tick(generation)
+            self?.tick(generation)
         }
     }
 }

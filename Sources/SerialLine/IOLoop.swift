@@ -32,7 +32,17 @@ final class IOLoop: @unchecked Sendable {
     private let events: AsyncStream<SerialPort.Event>.Continuation
     private let releasesExclusivity: Bool
 
+    /// Where received events go. Until a consumer takes the line (`events` or a receiver) they
+    /// wait here, so nothing read early is lost or reordered.
+    private enum Delivery {
+        case undecided([SerialPort.Event])
+        case stream
+        case receiver(@Sendable (SerialPort.Event) -> Void, backlog: [SerialPort.Event])
+    }
+
     private var state: State = .running
+    private var delivery: Delivery = .undecided([])
+    private var finished = false
     private var outgoing: [PendingWrite] = []
     private var outgoingHead = 0
     private var closeWaiters: [CheckedContinuation<SerialPort.CloseReason, Never>] = []
@@ -91,6 +101,30 @@ final class IOLoop: @unchecked Sendable {
             lock.unlock()
             throw Self.writeError(path: path, after: reason)
         }
+    }
+
+    /// From now on events go to `events` (those that waited go first).
+    func useStream() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard case .undecided(let waiting) = delivery else { return }
+        delivery = .stream
+        for event in waiting { events.yield(event) }
+        if finished { events.finish() }
+    }
+
+    /// From now on events go to `receiver`, called on the loop thread, one at a time, in order
+    /// (those that waited go first). Events already given to `events` stay there.
+    func useReceiver(_ receiver: @escaping @Sendable (SerialPort.Event) -> Void) {
+        lock.lock()
+        var backlog: [SerialPort.Event] = []
+        if case .undecided(let waiting) = delivery { backlog = waiting }
+        delivery = .receiver(receiver, backlog: backlog)
+        let deliverNow = finished && !backlog.isEmpty
+        if !backlog.isEmpty, case .running = state { wakeLocked() }
+        lock.unlock()
+        // The loop has ended and will not pass by again: hand over what waited here.
+        if deliverNow { deliverBacklog() }
     }
 
     func requestClose() {
@@ -156,6 +190,37 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
+    // MARK: - Delivery (the loop thread; `useReceiver` after the end)
+
+    private func deliver(_ event: SerialPort.Event) {
+        lock.lock()
+        switch delivery {
+        case .undecided(var waiting):
+            waiting.append(event)
+            delivery = .undecided(waiting)
+            lock.unlock()
+        case .stream:
+            events.yield(event)
+            lock.unlock()
+        case .receiver(let receiver, let backlog):
+            if !backlog.isEmpty { delivery = .receiver(receiver, backlog: []) }
+            lock.unlock()
+            for earlier in backlog { receiver(earlier) }
+            receiver(event)
+        }
+    }
+
+    private func deliverBacklog() {
+        lock.lock()
+        guard case .receiver(let receiver, let backlog) = delivery, !backlog.isEmpty else {
+            lock.unlock()
+            return
+        }
+        delivery = .receiver(receiver, backlog: [])
+        lock.unlock()
+        for event in backlog { receiver(event) }
+    }
+
     // MARK: - The loop thread
 
     private func run() {
@@ -183,7 +248,10 @@ final class IOLoop: @unchecked Sendable {
                 ending = gone(error)
                 break
             }
-            if ready[1].contains(.readable) { drainWakePipe() }
+            if ready[1].contains(.readable) {
+                drainWakePipe()
+                deliverBacklog()
+            }
             let line = ready[0]
             if line.contains(.invalid) {
                 ending = gone(.badFileDescriptor)
@@ -214,7 +282,7 @@ final class IOLoop: @unchecked Sendable {
             do {
                 let count = try fd.read(into: buffer)
                 if count == 0 { return gone(nil) }
-                events.yield(.received(Array(buffer[0..<count])))
+                deliver(.received(Array(buffer[0..<count])))
             } catch .wouldBlock {
                 // Nothing more to read. A hang-up without data means the device is gone.
                 return hungUp ? gone(nil) : nil
@@ -293,8 +361,12 @@ final class IOLoop: @unchecked Sendable {
 
         let writeError = Self.writeError(path: path, after: reason)
         for completion in abandoned { completion.resume(returning: .failure(writeError)) }
-        if case .deviceGone(let error) = reason { events.yield(.deviceGone(error)) }
-        events.finish()
+        if case .deviceGone(let error) = reason { deliver(.deviceGone(error)) }
+        deliverBacklog()
+        lock.lock()
+        finished = true
+        if case .undecided = delivery {} else { events.finish() }
+        lock.unlock()
         for waiter in waiters { waiter.resume(returning: reason) }
     }
 }

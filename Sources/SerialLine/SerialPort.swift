@@ -58,7 +58,13 @@ public final class SerialPort: Sendable {
     /// Whether the device has modem control lines (false for ptys and umockdev ttys).
     public let hasModemLines: Bool
     /// Received bytes and the hang-up, in order. Single consumer; finishes when the line ends.
-    public let events: AsyncStream<Event>
+    /// Events that arrived before the first use wait for it. (Or use `receive(_:)` instead.)
+    public var events: AsyncStream<Event> {
+        loop.useStream()
+        return stream
+    }
+
+    private let stream: AsyncStream<Event>
 
     private let loop: IOLoop
 
@@ -100,7 +106,7 @@ public final class SerialPort: Sendable {
         self.path = path
         self.hasModemLines = hasModemLines
         let (stream, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
-        self.events = stream
+        self.stream = stream
         do {
             self.loop = try IOLoop(fd: fd, path: path, events: continuation, releasesExclusivity: releasesExclusivity)
         } catch {
@@ -111,6 +117,15 @@ public final class SerialPort: Sendable {
 
     deinit {
         loop.requestClose()
+    }
+
+    /// Delivers the line's events to `receiver` instead of `events`: called on the line's own
+    /// thread as the bytes are read, one call at a time, in order, starting with any that
+    /// arrived before. For a consumer that reacts at once (a protocol's link layer) this saves
+    /// the hop through a task. The receiver must not block; it may call `send(_:)`.
+    /// Call it once, before using `events`.
+    public func receive(_ receiver: @escaping @Sendable (Event) -> Void) {
+        loop.useReceiver(receiver)
     }
 
     /// Queues bytes and returns at once, without waiting for the device to take them.

@@ -119,6 +119,28 @@ final class SerialPortTests: XCTestCase {
         await port.close()
     }
 
+    /// A receiver gets the bytes that arrived before it was set first, then the rest, in order,
+    /// then the hang-up; `closed()` returns only after the last call.
+    func testReceiverGetsEarlyBytesFirstThenTheRestThenTheHangUp() async throws {
+        let pty = try PseudoTerminal(linkPath: linkPath())
+        defer { pty.close() }
+        let port = try SerialPort.open(linkPath())
+        let controller = pty.controller
+        try controller.writeAll([1, 2, 3])
+        // Give the line's thread time to read them before anyone takes the line (if it has not,
+        // the order must hold all the same).
+        try await Task.sleep(for: .milliseconds(100))
+        let seen = ReceivedEvents()
+        port.receive { seen.append($0) }
+        try controller.writeAll([4, 5])
+        for _ in 0..<2000 where seen.bytes.count < 5 { try await Task.sleep(for: .milliseconds(5)) }
+        try pty.takeController().close()
+        _ = await port.closed()
+        XCTAssertEqual(seen.bytes, [1, 2, 3, 4, 5])
+        XCTAssertEqual(seen.goneCount, 1)
+        XCTAssertTrue(seen.lastIsGone)
+    }
+
     func testHangUpIsReportedOnceWhenTheOtherSideCloses() async throws {
         let pty = try PseudoTerminal(linkPath: linkPath())
         defer { pty.close() }
@@ -225,4 +247,19 @@ final class SerialPortTests: XCTestCase {
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1_000_000
     }
+}
+
+/// Events handed to a `SerialPort` receiver, from the line's thread.
+final class ReceivedEvents: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [SerialPort.Event] = []
+    func append(_ e: SerialPort.Event) { lock.lock(); events.append(e); lock.unlock() }
+    private var all: [SerialPort.Event] { lock.lock(); defer { lock.unlock() }; return events }
+    var bytes: [UInt8] {
+        var out: [UInt8] = []
+        for case .received(let b) in all { out += b }
+        return out
+    }
+    var goneCount: Int { all.filter { if case .deviceGone = $0 { true } else { false } }.count }
+    var lastIsGone: Bool { if case .deviceGone? = all.last { true } else { false } }
 }
