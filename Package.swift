@@ -13,6 +13,12 @@ let package = Package(
         .library(name: "PinpadProtocol", targets: ["PinpadProtocol"]),
         .library(name: "SerialLine", targets: ["SerialLine"]),
         .library(name: "Bridge", targets: ["Bridge"]),
+        // For the Benchmarks/ package's in-process payment benchmarks (simulators, runner, journal).
+        .library(name: "PinpadFirmware", targets: ["PinpadFirmware"]),
+        .library(name: "NetgiroAPI", targets: ["NetgiroAPI"]),
+        .library(name: "Checkout", targets: ["Checkout"]),
+        .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "Simulators", targets: ["Simulators"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -159,6 +159,7 @@ func linkRoundTrips(count: Int) async throws -> Samples {
 struct Bench {
     static func main() async throws {
         if try await externalPadMode(CommandLine.arguments) { return }  // --pad PATH: ExternalPad.swift
+        if try await selectedBenchmarks(CommandLine.arguments) { return }  // --only …: Sections.swift
         let quick = CommandLine.arguments.contains("--quick")
         let n = quick ? 2_000 : 20_000
         print("netgiro-pos-bridge benchmarks (\(quick ? "quick" : "full") run, \(n) round trips each)")
@@ -170,5 +171,7 @@ struct Bench {
         let link = try await linkRoundTrips(count: n)
         print(line("pty round trip, raw read/write (the floor)", raw))
         print(line("link round trip, PING 16 B → ACK via PadLink", link, reference: raw))
+        print()
+        try await addedBenchmarks(AddedOptions(CommandLine.arguments))
     }
 }
