@@ -76,7 +76,8 @@ public final class NetgiroClient: Sendable {
 
     // MARK: The four calls
 
-    /// InsertCart. Never retried. A failure after the request was written is
+    /// InsertCart. Never retried once Netgíró may have processed it (only a 401 refusal, which
+    /// comes before processing, is sent again with a fresh nonce). A failure after the request was written is
     /// ``NetgiroClientError/outcomeUnknown(call:cause:)``: a cart may exist.
     public func insertCart(_ request: InsertCartRequest) async throws(NetgiroClientError) -> InsertCartResponse {
         let raw = try await exchange(.insertCart) { nonce in try builder.insertCart(request, nonce: nonce) }
@@ -135,6 +136,28 @@ public final class NetgiroClient: Sendable {
         }
     }
 
+    /// How many times a request refused with HTTP 401 is sent again with a fresh nonce.
+    static let authorizationRetries = 2
+
+    /// One exchange, sent again (fresh nonce) while Netgíró refuses its authorization. A 401
+    /// ("Authorization has been denied") comes before the request is processed, so sending again
+    /// is safe for every call, InsertCart included. Nonces are issued in order but requests of
+    /// payments running at once can reach Netgíró out of order; a fresh nonce is the cure. A
+    /// wrong secret is refused the same way each time and ends as it would have.
+    private func exchange(
+        _ call: NetgiroCall, build: (String) throws -> PreparedRequest
+    ) async throws(NetgiroClientError) -> RawResponse {
+        var refused = 0
+        while true {
+            let raw = try await signedExchange(call, build: build)
+            guard raw.status == 401, refused < Self.authorizationRetries else { return raw }
+            refused += 1
+            logger.info(
+                "Netgíró refused the request's authorization (HTTP 401); sending it again with a fresh nonce",
+                metadata: ["call": "\(call)", "attempt": "\(refused + 1)"])
+        }
+    }
+
     static func isRetryable(_ error: NetgiroClientError) -> Bool {
         switch error {
         case .notSent, .timeout, .connectionLost, .serverError, .decoding: return true
@@ -149,7 +172,7 @@ public final class NetgiroClient: Sendable {
 
     /// One HTTP exchange: build and sign (fresh nonce), send, read the body, check the response
     /// signature, map transport failures and 5xx.
-    private func exchange(
+    private func signedExchange(
         _ call: NetgiroCall, build: (String) throws -> PreparedRequest
     ) async throws(NetgiroClientError) -> RawResponse {
         let prepared: PreparedRequest

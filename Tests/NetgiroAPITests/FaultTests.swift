@@ -47,6 +47,39 @@ func clientError(
         }
     }
 
+    /// Several payments call at once: a request whose nonce reaches Netgíró after a higher one
+    /// is refused (401) before it is processed. It is sent again with a fresh nonce — even
+    /// InsertCart — and exactly one cart results.
+    @Test func requestRefusedForItsNonceIsSentAgainWithAFreshOne() async throws {
+        try await Loopback.run { lb in
+            let configuration = try NetgiroConfiguration(
+                baseURL: lb.sim.baseURL, appKey: NetgiroSecret.publicSandboxAppKey, secret: .publicSandbox,
+                responseSignatures: .verify)
+            let first = NetgiroClient(configuration: configuration, nonces: NonceGenerator(clock: { 1000 }), logger: Loopback.quietLogger)
+            let late = NetgiroClient(configuration: configuration, nonces: NonceGenerator(clock: { 999 }), logger: Loopback.quietLogger)
+            func cart(_ reference: String) -> InsertCartRequest {
+                InsertCartRequest(
+                    amount: 2500, reference: reference, customerId: "8223283", confirmationType: .manual,
+                    items: [CartItem(productNo: "1", name: "Kaffi", unitPrice: 1250, count: 2)])
+            }
+            do {
+                _ = try await first.insertCart(cart("NONCE-1"))  // nonce 1000 reaches Netgíró first
+                // 999 (not increasing) and 1000 (used) are refused; 1001 goes through.
+                let response = try await late.insertCart(cart("NONCE-2"))
+                #expect(response.transactionId != nil)
+            } catch {
+                try? await first.shutdown()
+                try? await late.shutdown()
+                throw error
+            }
+            try await first.shutdown()
+            try await late.shutdown()
+            let carts = lb.sim.ledger().filter { $0.reference == "NONCE-2" }
+            #expect(carts.count == 1)
+            #expect(carts.first?.count(.insertCart) == 1)
+        }
+    }
+
     @Test func droppedConnectionOnInsertCartIsOutcomeUnknown() async throws {
         try await Loopback.run { lb in
             lb.sim.injectNext(.dropAfterCommit, on: .insertCart)
