@@ -16,6 +16,8 @@ public final class PinpadTerminalUI: Sendable {
     private let pad: PinpadSimulator
     private let input: FileDescriptor
     private let output: FileDescriptor
+    /// Held while a screen is rendered and written, so screens go out whole and in order.
+    private let drawing = Mutex<Void>(())
     private let state: Mutex<(saved: TerminalAttributes?, last: PinpadSnapshot?, lastKey: String, closed: Bool, news: [String])>
     private let quit: Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>
 
@@ -34,7 +36,10 @@ public final class PinpadTerminalUI: Sendable {
         enterRawMode()
         write("\u{1B}[?1049h\u{1B}[?25l\u{1B}[2J")
         pad.onChange { [weak self] snapshot in self?.draw(snapshot) }
-        draw(pad.snapshot)
+        // The first screen, unless the simulator has drawn a newer one meanwhile.
+        let first = pad.snapshot
+        state.withLock { s in if s.last == nil { s.last = first } }
+        redraw()
         let reader = Thread { [self] in readKeys() }
         reader.name = "pinpad keys"
         reader.start()
@@ -55,12 +60,11 @@ public final class PinpadTerminalUI: Sendable {
     /// Shows a line under the pad (what the rest of a demo is doing: "InsertCart sent", "SMS
     /// code 1234"); the last few lines stay on screen.
     public func post(_ line: String) {
-        let snap = state.withLock { s -> PinpadSnapshot? in
+        state.withLock { s in
             s.news.append(line)
             if s.news.count > 8 { s.news.removeFirst(s.news.count - 8) }
-            return s.last
         }
-        if let snap { draw(snap) }
+        redraw()
     }
 
     // MARK: - Keys
@@ -137,23 +141,37 @@ public final class PinpadTerminalUI: Sendable {
     }
 
     private func noteKey(_ text: String) {
-        let snap = state.withLock { s -> PinpadSnapshot? in
-            s.lastKey = text
-            return s.last
-        }
-        if let snap { draw(snap) }
+        state.withLock { $0.lastKey = text }
+        redraw()
     }
 
     // MARK: - Drawing
 
+    /// Draws a new snapshot from the simulator.
     private func draw(_ snap: PinpadSnapshot) {
-        let shown = state.withLock { s -> (String, [String])? in
-            if s.closed { return nil }
-            s.last = snap
-            return (s.lastKey, s.news)
+        drawing.withLock { _ in
+            let shown = state.withLock { s -> (String, [String])? in
+                if s.closed { return nil }
+                s.last = snap
+                return (s.lastKey, s.news)
+            }
+            guard let (lastKey, news) = shown else { return }
+            write(Self.render(snap, path: pad.path, lastKey: lastKey, news: news))
         }
-        guard let (lastKey, news) = shown else { return }
-        write(Self.render(snap, path: pad.path, lastKey: lastKey, news: news))
+    }
+
+    /// Draws the latest snapshot again (a key or a news line changed). Drawing is serialised and
+    /// always shows the newest snapshot, so a redraw from the key thread can never put back a
+    /// screen the simulator has already replaced.
+    private func redraw() {
+        drawing.withLock { _ in
+            let shown = state.withLock { s -> (PinpadSnapshot, String, [String])? in
+                guard !s.closed, let last = s.last else { return nil }
+                return (last, s.lastKey, s.news)
+            }
+            guard let (snap, lastKey, news) = shown else { return }
+            write(Self.render(snap, path: pad.path, lastKey: lastKey, news: news))
+        }
     }
 
     /// The whole screen for one snapshot (public for tests and previews).
