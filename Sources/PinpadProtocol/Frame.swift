@@ -171,6 +171,26 @@ public struct FrameDecoder: Sendable {
         return results
     }
 
+    /// Feeds a chunk of bytes (as read from a line); returns every result it completed, in order.
+    /// The concrete form of `feed(_:)` for callers in other modules, which cannot specialise the
+    /// generic one and would pay for it per byte.
+    public mutating func feed(_ bytes: [UInt8]) -> [Output] {
+        bytes.withUnsafeBufferPointer { feed(contiguous: $0) }
+    }
+
+    /// Feeds a slice of a read buffer; see `feed(_: [UInt8])`.
+    public mutating func feed(_ bytes: ArraySlice<UInt8>) -> [Output] {
+        bytes.withUnsafeBufferPointer { feed(contiguous: $0) }
+    }
+
+    private mutating func feed(contiguous bytes: UnsafeBufferPointer<UInt8>) -> [Output] {
+        var results: [Output] = []
+        for byte in bytes {
+            if let result = feed(byte) { results.append(result) }
+        }
+        return results
+    }
+
     /// Drops a partial frame (inter-byte timeout). Returns the error to report, if a frame was open.
     public mutating func abandonPartialFrame() -> FrameError? {
         guard isInsideFrame else { return nil }
