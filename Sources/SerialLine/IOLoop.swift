@@ -138,7 +138,8 @@ final class IOLoop: @unchecked Sendable {
 
     func whenClosed(_ waiter: CheckedContinuation<SerialPort.CloseReason, Never>) {
         lock.lock()
-        if case .ended(let reason) = state {
+        // Only once every event has been handed over (a receiver has had the hang-up).
+        if finished, case .ended(let reason) = state {
             lock.unlock()
             waiter.resume(returning: reason)
         } else {
@@ -348,8 +349,6 @@ final class IOLoop: @unchecked Sendable {
         let abandoned = outgoing[outgoingHead...].compactMap(\.completion)
         outgoing = []
         outgoingHead = 0
-        let waiters = closeWaiters
-        closeWaiters = []
         if releasesExclusivity {
             // TIOCEXCL outlives this descriptor while any other holds the tty (a pty's owner does).
             try? fd.clearTerminalExclusive()
@@ -366,6 +365,8 @@ final class IOLoop: @unchecked Sendable {
         lock.lock()
         finished = true
         if case .undecided = delivery {} else { events.finish() }
+        let waiters = closeWaiters
+        closeWaiters = []
         lock.unlock()
         for waiter in waiters { waiter.resume(returning: reason) }
     }
