@@ -137,7 +137,7 @@ public final class NetgiroClient: Sendable {
     }
 
     /// How many times a request refused with HTTP 401 is sent again with a fresh nonce.
-    static let authorizationRetries = 2
+    static let authorizationRetries = 5
 
     /// One exchange, sent again (fresh nonce) while Netgíró refuses its authorization. A 401
     /// ("Authorization has been denied") comes before the request is processed, so sending again
