@@ -155,6 +155,8 @@ public final class NetgiroClient: Sendable {
             logger.info(
                 "Netgíró refused the request's authorization (HTTP 401); sending it again with a fresh nonce",
                 metadata: ["call": "\(call)", "attempt": "\(refused + 1)"])
+            // A moment for the requests that overtook this one to arrive first.
+            try? await Task.sleep(for: .milliseconds(2 * refused))
         }
     }
 
