@@ -1,6 +1,5 @@
 import PinpadProtocol
 import SerialLine
-import Synchronization
 
 /// The host end of one PIN-pad line: a `LinkLayer` in the host role driven by a `SerialPort`
 /// and a timer. It holds no business rule — it turns bytes and time into link events and
@@ -35,9 +34,11 @@ public final class PadLink: Sendable {
     private let eventSink: AsyncStream<Event>.Continuation
     private let port: SerialPort
     private let origin = ContinuousClock.now
-    private let state: Mutex<State>
+    /// Behind an NSLock (a pthread mutex) rather than Synchronization's Mutex, so that the
+    /// thread sanitizer sees the lock and checks everything done under it.
+    private let state: PaymentLocked<State>
 
-    private struct State: ~Copyable {
+    private struct State {
         var link: LinkLayer
         var stopped = false
         var timerGeneration: UInt64 = 0
@@ -48,7 +49,7 @@ public final class PadLink: Sendable {
     public init(port: SerialPort, hello: HostHello, timings: LinkTimings = LinkTimings()) {
         self.port = port
         self.path = port.path
-        self.state = Mutex(State(link: LinkLayer(role: .host(hello), timings: timings)))
+        self.state = PaymentLocked(State(link: LinkLayer(role: .host(hello), timings: timings)))
         (events, eventSink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
     }
 

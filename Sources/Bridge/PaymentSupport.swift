@@ -89,7 +89,8 @@ struct AwaitedTerminal: CustomerTerminal {
     }
 }
 
-/// A value behind a lock, for the few bits of state observers share with a payment's loop.
+/// A value behind an NSLock (a pthread mutex, which the thread sanitizer understands): state
+/// shared between a payment's loop and its observers, and a pad link's threads.
 final class PaymentLocked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
