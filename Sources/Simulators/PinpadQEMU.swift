@@ -174,7 +174,58 @@ final class QEMUProcess: @unchecked Sendable {
         self.pid = pid
     }
 
+    /// `setpriv --pdeathsig KILL`, where util-linux has it: QEMU is killed when its parent
+    /// thread ends, so a test or command killed with SIGKILL leaves no emulated pad behind.
+    static let deathSignalWrapper: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    /// Starts QEMU from a thread of its own that lives exactly as long as QEMU: the thread
+    /// spawns it (under `setpriv --pdeathsig KILL` where available — the death signal follows
+    /// the spawning *thread*, so that thread must not end first) and then waits for it, reaping
+    /// it when it exits.
     static func launch(_ executable: String, arguments: [String]) throws -> QEMUProcess {
+        let started = LaunchResult()
+        let ready = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let result: Result<QEMUProcess, PinpadQEMU.StartError>
+            do {
+                if let wrapper = deathSignalWrapper {
+                    result = .success(try spawn(wrapper, arguments: ["--pdeathsig", "KILL", "--", executable] + arguments))
+                } else {
+                    result = .success(try spawn(executable, arguments: arguments))
+                }
+            } catch let error as PinpadQEMU.StartError {
+                result = .failure(error)
+            } catch {
+                result = .failure(PinpadQEMU.StartError(description: "cannot start \(executable): \(error)"))
+            }
+            started.value = result
+            ready.signal()
+            guard case .success(let child) = result else { return }
+            child.waitUntilExit()
+        }
+        thread.name = "qemu \(executable)"
+        thread.start()
+        ready.wait()
+        return try started.value!.get()
+    }
+
+    /// The spawning thread's answer; written before `ready.signal()`, read after `ready.wait()`.
+    private final class LaunchResult: @unchecked Sendable {
+        var value: Result<QEMUProcess, PinpadQEMU.StartError>?
+    }
+
+    /// Blocks until QEMU exits and reaps it.
+    private func waitUntilExit() {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        lock.lock()
+        exited = true
+        lock.unlock()
+    }
+
+    private static func spawn(_ executable: String, arguments: [String]) throws -> QEMUProcess {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
             throw PinpadQEMU.StartError(description: "cannot start \(executable): pipe: \(String(cString: strerror(errno)))")
@@ -245,14 +296,10 @@ final class QEMUProcess: @unchecked Sendable {
         return buffer
     }
 
-    /// Whether QEMU is still running; reaps it (`waitpid`, non-blocking) once it has exited.
+    /// Whether QEMU is still running (its own thread reaps it when it exits).
     var isRunning: Bool {
         lock.lock()
         defer { lock.unlock() }
-        if exited { return false }
-        var status: Int32 = 0
-        let result = waitpid(pid, &status, WNOHANG)
-        if result == pid || (result < 0 && errno == ECHILD) { exited = true }
         return !exited
     }
 
