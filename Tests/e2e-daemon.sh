@@ -12,7 +12,8 @@
 #   4. the till cancels while the pad waits for the customer: the payment ends cancelled;
 #   5. (qemu) a payment over a line that damages, drops and repeats bytes both ways ends paid;
 #   6. Ctrl-C on `ngbridge pay` while the customer is asked, answered "y": the payment ends
-#      cancelled and `ngbridge pay` exits with status 3.
+#      cancelled and `ngbridge pay` exits with status 3;
+#   7. (qemu) the emulated pad's command is killed with SIGKILL: its QEMU goes with it.
 # NGBRIDGE_E2E_PAD selects the pad: `pty` (default) the in-process simulator, `qemu` the pad's
 # real firmware image (firmware/build/pinpad.elf, or NGBRIDGE_PAD_IMAGE) in qemu-system-arm,
 # driven by the same scenario language through its debug channel. QEMU keeps the pad's line open
@@ -63,7 +64,8 @@ pids+=($!)
 } >"$dir/customer.pad"
 if [ "$pad_kind" = qemu ]; then
     "$ng" sim pinpad --link "$dir/pad-emulated" "${pad_args[@]}" --script "$dir/customer.pad" --no-interactive >"$dir/pad.log" 2>&1 &
-    pids+=($!)
+    pad=$!
+    pids+=($pad)
     # The daemon's pad is at pad0 as in pty mode, through a cable that can be pulled.
     start_line() {
         "$ng" sim line --device "$dir/pad-emulated" --link "$dir/pad0" "$@" >>"$dir/line.log" 2>&1 &
@@ -227,3 +229,13 @@ exec 7>&-
 grep -q "^outcome *cancelled" "$dir/pay6.out" || fail "Ctrl-C + y did not cancel the payment: $(cat "$dir/pay6.out")"
 [ "$status6" -eq 3 ] || fail "ngbridge pay exited with $status6 after a cancel, not 3"
 echo "ok: Ctrl-C in ngbridge pay, answered y: the payment ended cancelled (exit status 3)"
+
+# 7. A killed `ngbridge sim pinpad --qemu` leaves no QEMU behind (it would hold its ptys).
+if [ "$pad_kind" = qemu ]; then
+    qemu_pid=$(pgrep -P "$pad" -f qemu-system-arm || true)
+    [ -n "$qemu_pid" ] || fail "no QEMU under the emulated pad's command"
+    kill -9 "$pad"
+    for _ in $(seq 100); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$qemu_pid" 2>/dev/null; then kill -9 "$qemu_pid"; fail "QEMU outlived the killed pad command"; fi
+    echo "ok: SIGKILL of the emulated pad's command took its QEMU with it"
+fi
