@@ -211,7 +211,7 @@ public actor LineFaultProxy {
     }
 
     private func pullPeriodically(every: Duration) async {
-        var random = LineFaultRandom(state: options.seed ^ 0x0C0F_FEE0_CAB1_E000)
+        var random = FaultRandom(state: options.seed ^ 0x0C0F_FEE0_CAB1_E000)
         let ms = max(1, Int64(every.components.seconds) * 1000 + Int64(every.components.attoseconds / 1_000_000_000_000_000))
         while !Task.isCancelled {
             let wait = options.unplugAtRandom ? ms / 2 + Int64(random.next() % UInt64(ms)) : ms
@@ -437,7 +437,7 @@ public struct LineFaultStatistics: Sendable, Hashable, CustomStringConvertible {
 public struct LineFaultInjector: Sendable {
     public let faults: PinpadFaults
     public private(set) var counts = LineFaultCounts()
-    private var random: LineFaultRandom
+    private var random: FaultRandom
     /// Whether any frame fault is asked for (else nothing is held back).
     private let holdsFrames: Bool
     /// Bytes read since the last delimiter.
@@ -450,7 +450,7 @@ public struct LineFaultInjector: Sendable {
 
     public init(faults: PinpadFaults, seed: UInt64) {
         self.faults = faults
-        self.random = LineFaultRandom(state: seed)
+        self.random = FaultRandom(state: seed)
         holdsFrames = faults.drop > 0 || faults.corrupt > 0 || faults.duplicate > 0
         holding = holdsFrames
     }
@@ -526,19 +526,6 @@ public struct LineFaultInjector: Sendable {
         }
         return bytes
     }
-}
-
-/// SplitMix64: small, seeded, the same on every platform.
-struct LineFaultRandom: Sendable {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func chance(_ p: Double) -> Bool { p > 0 && Double(next() >> 11) / Double(1 << 53) < p }
 }
 
 extension PinpadFaults {

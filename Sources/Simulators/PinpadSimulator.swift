@@ -337,7 +337,9 @@ private struct StepOutcome: Sendable {
     var resumed: [(CheckedContinuation<PinpadSnapshot?, Never>, PinpadSnapshot?)] = []
 }
 
-private struct FaultRandom: Sendable {
+/// SplitMix64: small, seeded, the same on every platform — the simulators' faults are drawn
+/// from it, so a run repeats exactly for the same seed.
+struct FaultRandom: Sendable {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
