@@ -120,12 +120,12 @@ public struct PinpadSimulatorError: Error, Sendable, CustomStringConvertible {
 ///     print(pad.snapshot.lines)
 public final class PinpadSimulator: Sendable {
     public let options: PinpadSimulatorOptions
-    private let state: Mutex<Engine>
+    private let state: Locked<Engine>
     private let wakeReader: FileDescriptor
     private let wakeWriter: FileDescriptor
-    private let observers: Mutex<[@Sendable (PinpadSnapshot) -> Void]>
-    private let transcriptObservers: Mutex<[@Sendable (PinpadTranscriptEntry) -> Void]>
-    private let finished: Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>
+    private let observers: Locked<[@Sendable (PinpadSnapshot) -> Void]>
+    private let transcriptObservers: Locked<[@Sendable (PinpadTranscriptEntry) -> Void]>
+    private let finished: Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>
 
     /// Creates the pty (publishing it at `options.linkPath`) and the firmware; call `start()`.
     public init(options: PinpadSimulatorOptions = PinpadSimulatorOptions()) throws(PinpadSimulatorError) {
@@ -144,10 +144,10 @@ public final class PinpadSimulator: Sendable {
         } catch {
             throw PinpadSimulatorError("cannot create a wake-up pipe: \(error)")
         }
-        state = Mutex(Engine(options: options, pty: pty))
-        observers = Mutex([])
-        transcriptObservers = Mutex([])
-        finished = Mutex((false, []))
+        state = Locked(Engine(options: options, pty: pty))
+        observers = Locked([])
+        transcriptObservers = Locked([])
+        finished = Locked((false, []))
     }
 
     deinit {
@@ -335,6 +335,19 @@ private struct StepOutcome: Sendable {
     var entries: [PinpadTranscriptEntry] = []
     var changed: PinpadSnapshot?
     var resumed: [(CheckedContinuation<PinpadSnapshot?, Never>, PinpadSnapshot?)] = []
+}
+
+/// A value behind an NSLock — a pthread mutex, which the thread sanitizer understands (it does
+/// not see Synchronization's Mutex as a lock on Linux, so state behind one goes unchecked).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
 }
 
 /// SplitMix64: small, seeded, the same on every platform — the simulators' faults are drawn

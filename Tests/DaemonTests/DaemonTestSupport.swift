@@ -24,10 +24,12 @@ final class ScratchDirectory: Sendable {
 }
 
 /// Every log line of a run, for checking what reached the log (personal data must not).
-final class CapturedLog: Sendable {
-    private let lines = Mutex<[String]>([])
+final class CapturedLog: @unchecked Sendable {
+    // An NSLock, not a Mutex: the thread sanitizer sees it (lines come from the daemon's threads).
+    private let lock = NSLock()
+    private var lines: [String] = []
 
-    var all: [String] { lines.withLock { $0 } }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
     var text: String { all.joined(separator: "\n") }
 
     func logger(_ label: String = "ngbridge.test") -> Logger {
@@ -36,7 +38,7 @@ final class CapturedLog: Sendable {
         return logger
     }
 
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
 
     struct CapturingHandler: LogHandler {
         let label: String
