@@ -48,7 +48,7 @@ public enum FirmwareAction: Sendable, Hashable {
 /// actions. The same code runs in the simulator and on the pad's microcontroller.
 public struct PadFirmware: Sendable {
     /// The firmware version announced in HELLO_REPLY.
-    public static var version: [UInt8] { PadText.bytes("1.0.0") }
+    public static var version: [UInt8] { PadText.bytes("1.1.0") }
     /// BUSY keep-alive interval while a prompt waits without keys (`PROTOCOL.md` §5.11).
     public static let busyInterval: UInt64 = 5_000
 

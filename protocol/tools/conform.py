@@ -640,7 +640,7 @@ class PadConformance:
     def s_silence(self) -> None:
         """§6.6, 1.1: a silent host: the pad declares the link down after 2.5 s — not earlier — and announces reason 2."""
         h = self.host
-        for attempt in range(3):
+        for attempt in range(4):
             t = time.monotonic()
             h.up = False
             h.link_up()
