@@ -271,10 +271,19 @@ public struct Admission: Sendable {
     }
 
     /// The state the till sees: the checkout's phase, and `cancel-requested` from the moment the
-    /// checkout has taken the till's cancel until the outcome.
+    /// checkout has taken a cancel (the till's, or the deadline's while a call is in flight) until
+    /// the outcome — as for a cart being cancelled.
     public static func state(_ record: PaymentRecord) -> TillPaymentState {
-        if !record.isFinished, record.cancelReason == .till { return .cancelRequested }
+        if !record.isFinished, record.cancelReason != nil { return .cancelRequested }
         return state(record.phase)
+    }
+
+    /// The answer to a till's cancel once passed to the checkout: the payment as it stands, and
+    /// `cancel-requested` until its outcome (the checkout takes the cancel in its turn).
+    public static func cancelAnswer(_ record: PaymentRecord) -> TillPayment {
+        var payment = view(record)
+        if !payment.final { payment.state = .cancelRequested }
+        return payment
     }
 
     public static func state(_ phase: PaymentPhase) -> TillPaymentState {

@@ -88,7 +88,7 @@ public actor DaemonPaymentService: PaymentService {
         let attempt = Admission.Attempt(request: request, idempotencyKey: idempotencyKey, paymentID: id, arrivedAt: Date())
         let checkoutRequest: PaymentRequest
         decision: while true {
-            let terminals = Admission.Terminals(known: await terminals.list().map(\.id), online: await terminals.onlineIDs())
+            let pads = Admission.Terminals(known: await terminals.list().map(\.id), online: await terminals.onlineIDs())
             var history = Admission.History()
             do {
                 if let idempotencyKey { history.keyed = try runner.journal.payment(idempotencyKey: idempotencyKey) }
@@ -96,7 +96,7 @@ public actor DaemonPaymentService: PaymentService {
             } catch {
                 throw .internalError("the journal could not be read: \(error)")
             }
-            switch admission.admit(attempt, terminals: terminals, history: history, now: Date()) {
+            switch admission.admit(attempt, terminals: pads, history: history, now: Date()) {
             case .replay(let earlier):
                 return PaymentStart(payment: Admission.view(earlier), replayed: true)
             case .refuse(let refusal):
@@ -183,7 +183,7 @@ public actor DaemonPaymentService: PaymentService {
         guard let handle else { throw .noSuchPayment(id) }
         await runner.cancel(paymentID: id)
         logger.info("cancel requested by the till", metadata: ["payment": "\(id)", "terminal": "\(handle.record.request.terminalID)"])
-        return Admission.view(await Self.cancelTaken(handle, within: .seconds(2)))
+        return Admission.cancelAnswer(await Self.cancelTaken(handle, within: .seconds(2)))
     }
 
     /// The payment once its checkout has taken the cancel (recorded the reason, or ended), so the
