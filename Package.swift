@@ -63,6 +63,8 @@ let package = Package(
         .target(name: "TillAPIContract"),
         // One payment as a pure state machine: customer-id rules, poll schedule, race rules.
         .target(name: "Checkout", dependencies: ["NetgiroAPI"]),
+        // Admission: which terminal, busy, idempotency, reference reuse, cancel — a pure core.
+        .target(name: "Admission", dependencies: ["Checkout", "NetgiroAPI", "TillAPIContract"]),
         // Durable payment records (SQLite, write-ahead intents) and crash-recovery queries.
         .target(
             name: "Journal",
@@ -80,7 +82,7 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract",
+                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract", "Admission",
                 .product(name: "Logging", package: "swift-log"),
                 // The daemon: till API, configuration, lifecycle, metrics.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -124,7 +126,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "Simulators", "SerialLine"]),
-        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI"]),
+        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI", "Admission"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [

@@ -63,6 +63,10 @@ public final class PaymentJournal: Sendable {
                 t.column("record", .blob).notNull()
             }
         }
+        // Admission looks up every payment for a reference (paid ones included) on each new payment.
+        m.registerMigration("v2-reference-index") { db in
+            try db.create(index: "payment_reference", on: "payment", columns: ["reference"])
+        }
         return m
     }
 
@@ -152,6 +156,11 @@ public final class PaymentJournal: Sendable {
     /// The payment in flight for a reference, if any.
     public func paymentInFlight(reference: String) throws(JournalError) -> PaymentRecord? {
         try readRecords(sql: "SELECT record FROM payment WHERE reference = ? AND finished = 0", [reference]).first
+    }
+
+    /// Every payment for a reference, oldest first.
+    public func payments(reference: String) throws(JournalError) -> [PaymentRecord] {
+        try readRecords(sql: "SELECT record FROM payment WHERE reference = ? ORDER BY createdAt, id", [reference])
     }
 
     /// Every payment not in a final state, oldest first: what recovery resumes at start.
