@@ -2,6 +2,12 @@ import Checkout
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The durable record of every payment: one row per payment (its latest ``PaymentRecord``) and
 /// one row per transition, in SQLite through GRDB.
 ///
@@ -16,9 +22,19 @@ public final class PaymentJournal: Sendable {
     private let db: DatabaseQueue
     public let path: String
 
-    /// Opens (creating if needed) the journal at `path`.
+    /// Opens (creating if needed) the journal at `path`. A new journal file is created mode 0600
+    /// whatever the umask (SQLite's own default is 0644, and the journal names payments and
+    /// references); SQLite gives its `-wal` and `-shm` files the journal's mode.
     public init(path: String) throws(JournalError) {
         self.path = path
+        if path != ":memory:" {
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                Glibc.close(fd)
+            } else if errno != EEXIST {
+                throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
+            }
+        }
         var configuration = Configuration()
         configuration.journalMode = .wal
         configuration.label = "payment-journal"
