@@ -1453,6 +1453,21 @@ def cmd_selftest() -> int:
         ok(False, str(e))
     ok(render_json(frames_document()) == render_json(frames_document()), "deterministic output")
 
+    # Revision 1.1 rules, stated by hand (the exchange vectors are derived by the same model).
+    ok(error_code_for(0x26, b"") == 1 and error_code_for(0x44, b"") == 1 and error_code_for(0x7F, b"") == 1,
+       "§4: undefined types and 0x70–0xFF are code 1")
+    ok(error_code_for(0x40, bytes(4)) == 3 and error_code_for(0x43, bytes(4)) == 3, "§4: pad → host types at a pad are code 3")
+    ok(error_code_for(0x23, b"\x09\x00") == 2 and error_code_for(0x23, b"\x01\x01") is None, "§4: malformed INDICATE is code 2")
+    ok(pad_answers(0x21, 6, b"\x34\x12\x02") == [
+        (0x61, {"code": 2, "ref_type": 0x21, "ref_seq": 6, "text": ""}),
+        (0x41, {"token": 0x1234, "prompt": 2, "outcome": 4, "digits": ""})], "§5.4: malformed PROMPT: error, then refused")
+    ok(pad_answers(0x21, 6, b"\x00\x00\x02") == [(0x61, {"code": 2, "ref_type": 0x21, "ref_seq": 6, "text": ""})],
+       "§5.4: malformed PROMPT with token 0: the error only")
+    ok(busy_schedule(12) == [(5000, {"seconds_remaining": 7}), (10000, {"seconds_remaining": 2}), (12000, {"outcome": 2})],
+       "§5.11: BUSY at 5 s and 10 s, rounded up")
+    ok(busy_schedule(5) == [(5000, {"outcome": 2})], "§5.11: the timeout wins over a BUSY due at the same moment")
+    ok(busy_schedule(9, [4500]) == [(9500, {"seconds_remaining": 4}), (13500, {"outcome": 2})], "§5.11: a key restarts both")
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
