@@ -66,6 +66,17 @@ port=$(cat "$dir/port")
 expect "api.listen address in use" 69 "api.listen (NGBRIDGE_API_LISTEN): 127.0.0.1:$port is already in use" -- \
     run --set api.listen="127.0.0.1:$port" --set api.token-file="$dir/token" --set journal.path="$dir/j0.sqlite"
 
+# Standard error as the journal (systemd sets JOURNAL_STREAM to its device:inode): each line
+# starts with its syslog priority, so `journalctl -p err` finds the errors.
+: >"$dir/journal-stream"
+JOURNAL_STREAM=$(stat -c %d:%i "$dir/journal-stream") timeout 30 "$ng" run --set api.listen="127.0.0.1:$port" \
+    --set api.token-file="$dir/token" --set journal.path="$dir/j0.sqlite" 2>>"$dir/journal-stream"
+if grep -q '^<3>ngbridge: cannot start: api.listen' "$dir/journal-stream" && ! grep -qv '^<[0-7]>' "$dir/journal-stream"; then
+    ok "stderr is the journal: every line has its priority ($(grep -c . "$dir/journal-stream") lines, the failure at <3>)"
+else
+    bad "no syslog priorities on the journal stream: $(cat "$dir/journal-stream")"
+fi
+
 # A first daemon, then others on its socket and its journal.
 umask 022
 "$ng" run --set api.listen="unix:$dir/api.sock" --set journal.path="$dir/j1.sqlite" >"$dir/first.log" 2>&1 &
