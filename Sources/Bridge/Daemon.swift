@@ -10,10 +10,13 @@ import ServiceLifecycle
 
 /// `ngbridge run`: the daemon, put together from a checked ``DaemonConfiguration``.
 ///
-/// Start-up order: journal → Netgíró client → terminal sessions (hotplug or fixed path) →
+/// Start-up order: journal (its lock: one daemon per journal) → the unix socket's path (never
+/// taken from a live daemon) → Netgíró client → terminal sessions (hotplug or fixed path) →
 /// recovery of unfinished payments → till API (and the ServerCallback listener) → `READY=1`.
 /// SIGTERM/SIGINT: stop taking payments, pads show "out of service", running payments are left
 /// in the journal as they stand (resumed at the next start), listeners close, `STOPPING=1`.
+/// A start-up failure throws a ``DaemonConfigurationError`` naming its key and exit status; a
+/// failure after start-up is thrown as it is (the caller exits non-zero either way).
 public enum Daemon {
     public static func run(configuration: DaemonConfiguration, logger: Logger, metrics: TillAPIMetrics = TillAPIMetrics()) async throws {
         let notify = DaemonNotify()
