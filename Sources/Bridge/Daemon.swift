@@ -70,7 +70,13 @@ public enum Daemon {
             try? FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         }
-        let api = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger).application { address in
+        var server = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger)
+        // Refunds go to Netgíró's partner API beside the v1 base URL (docs/netgiro-refund.md).
+        let partner = netgiroPartnerBaseURL(checkoutBaseURL: configuration.netgiro.baseURL).map {
+            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger)
+        }
+        if let partner { server.refunds = RefundService(journal: journal, partner: partner, payments: service, logger: logger) }
+        let api = server.application { address in
             notify.ready(status: "till API on \(address)")
             logger.info("ready", metadata: ["listen": "\(address)"])
         }
@@ -95,6 +101,7 @@ public enum Daemon {
         gauge.cancel()
         await terminals.closeAll()
         try? await netgiro.shutdown()
+        await partner?.shutdown()
         try? journal.close()
         logger.info("stopped")
     }

@@ -13,7 +13,7 @@ import GRDB
 /// Personal data: a ``PaymentRecord`` holds the customer identifier only masked, and SMS codes
 /// never reach it; nothing else the journal stores comes from the customer.
 public final class PaymentJournal: Sendable {
-    private let db: DatabaseQueue
+    let db: DatabaseQueue
     public let path: String
 
     /// Opens (creating if needed) the journal at `path`.
@@ -63,6 +63,7 @@ public final class PaymentJournal: Sendable {
                 t.column("record", .blob).notNull()
             }
         }
+        m.registerMigration("v2-refunds") { db in try Self.createRefundTable(db) }
         return m
     }
 

@@ -3,7 +3,8 @@
 # openapi/till-api.json (clients/python/generate.sh), installs it, starts `ngbridge run` with a
 # simulated PIN pad (its customer keys the sandbox phone number) and the Netgíró simulator, and
 # pays one payment through the client (check_client.py: health, terminals, start, idempotent
-# replay, the payment until paid with TransactionId and InvoiceNumber, a 404 problem document).
+# replay, the payment until paid with TransactionId and InvoiceNumber, refunds in part and in
+# full against the simulator's strict partner API, a 404 problem document); then `ngbridge refund`.
 # Usage: clients/python/check-daemon.sh [path/to/ngbridge]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,4 +32,11 @@ base=$(sed -n 's/.*base URL \(http[^ ]*\).*/\1/p' "$dir/netgiro.log" | head -1)
     --set netgiro.secret-file="$dir/secret" --set device.path="$dir/pad0" \
     --set api.listen="unix:$dir/api.sock" --set journal.path="$dir/journal.sqlite" >"$dir/daemon.log" 2>&1 &
 pids+=($!)
-"$here/.venv/bin/python" "$here/check_client.py" "$dir/api.sock" || fail "the generated client did not pay through the bridge"
+"$here/.venv/bin/python" "$here/check_client.py" "$dir/api.sock" | tee "$dir/client.out" || fail "the generated client did not pay and refund through the bridge"
+# The CLI sees the same refunds, and the Netgíró simulator's ledger took exactly two.
+id=$(sed -n 's/^PAYMENT_ID=//p' "$dir/client.out")
+"$ng" refund "$id" --list --api "unix:$dir/api.sock" | tee "$dir/refunds.out"
+grep -q "refunded   1180 ISK; refundable 0 ISK" "$dir/refunds.out" || fail "ngbridge refund --list does not show 1180 ISK refunded"
+"$ng" refund "$id" --amount 1 --api "unix:$dir/api.sock" >"$dir/over.out" 2>&1 && fail "ngbridge refund took a refund above what was paid"
+grep -q "Nothing is left to refund" "$dir/over.out" || fail "ngbridge refund over the paid amount did not say why: $(cat "$dir/over.out")"
+echo "ok: ngbridge refund lists the refunds and refuses one above what was paid"

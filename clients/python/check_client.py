@@ -8,8 +8,9 @@ import uuid
 
 import httpx
 from ngbridge_till_client import Client
-from ngbridge_till_client.api.default import get_payment, health, list_terminals, start_payment
-from ngbridge_till_client.models import Item, Payment, PaymentRequest, PaymentRequestConfirmation, Problem, State
+from ngbridge_till_client.api.default import get_payment, health, list_refunds, list_terminals, refund_payment, start_payment
+from ngbridge_till_client.models import (Item, Payment, PaymentRequest, PaymentRequestConfirmation, Problem, Refund, RefundList,
+                                         RefundRequest, State)
 
 FINAL = {State.PAID, State.DECLINED, State.CANCELLED, State.FAILED, State.UNKNOWN}
 
@@ -54,6 +55,21 @@ def main():
     assert final.state == State.PAID, f"the payment ended {final.state.value}: {final.message}"
     assert final.transaction_id and final.invoice_number, f"paid without TransactionId/InvoiceNumber: {final.to_dict()}"
     print(f"ok: paid, TransactionId {final.transaction_id}, InvoiceNumber {final.invoice_number}")
+
+    # Refunds: part, the same request again, too much, the rest, the list.
+    part_key = str(uuid.uuid4())
+    part = refund_payment.sync_detailed(client=client, id=final.id, body=RefundRequest(amount=500, reason="one coffee back"), idempotency_key=part_key)
+    assert part.status_code == 201 and isinstance(part.parsed, Refund) and part.parsed.state.value == "refunded", f"refund: {part.status_code} {part.content!r}"
+    again = refund_payment.sync_detailed(client=client, id=final.id, body=RefundRequest(amount=500, reason="one coffee back"), idempotency_key=part_key)
+    assert again.status_code == 201 and again.parsed.id == part.parsed.id and again.headers.get("Idempotent-Replayed") == "true", f"refund replay: {again.content!r}"
+    too_much = refund_payment.sync_detailed(client=client, id=final.id, body=RefundRequest(amount=681), idempotency_key=str(uuid.uuid4()))
+    assert too_much.status_code == 409 and isinstance(too_much.parsed, Problem), f"a refund above what is left: {too_much.status_code} {too_much.content!r}"
+    rest = refund_payment.sync_detailed(client=client, id=final.id, body=RefundRequest(), idempotency_key=str(uuid.uuid4()))
+    assert rest.status_code == 201 and rest.parsed.amount == 680 and rest.parsed.state.value == "refunded", f"the rest: {rest.content!r}"
+    listed = list_refunds.sync(client=client, id=final.id)
+    assert isinstance(listed, RefundList) and listed.refunded == 1180 and listed.refundable == 0 and len(listed.refunds) == 2, f"refund list: {listed}"
+    print(f"ok: refunded 500 then the rest (680); a retry was the same refund; 681 over the rest was refused ({too_much.parsed.detail})")
+    print(f"PAYMENT_ID={final.id}")
 
     missing = get_payment.sync(client=client, id="no-such-payment")
     assert isinstance(missing, Problem) and missing.status == 404, f"unknown id gave {missing}"
