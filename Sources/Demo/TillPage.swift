@@ -77,6 +77,11 @@ enum TillPage {
   <h2>Receipt</h2>
   <div id="receipt" hidden></div>
   <div id="receipt-none" class="muted">A receipt appears when a payment is paid.</div>
+  <div id="refund-box" class="row" hidden>
+    <label for="refund-amount">Refund (kr.)</label><input id="refund-amount" type="number" min="1" step="1">
+    <button id="refund" type="button">Refund</button> <span class="muted">empty: all that is left</span>
+  </div>
+  <ul id="refunds"></ul>
 </section>
 <section id="today-section">
   <h2>Today's payments <button id="refresh-today" type="button">↻</button></h2>
@@ -299,14 +304,42 @@ function finish(p) {
     $("receipt").dataset.transactionId = p.transactionId || "";
     $("receipt").dataset.invoiceNumber = p.invoiceNumber || "";
     $("receipt").hidden = false; $("receipt-none").hidden = true;
+    $("refund-box").hidden = false; $("refunds").innerHTML = "";
   } else if (p.state === "unknown") {
     $("error").textContent = "The bridge cannot tell whether money moved: check reference " + p.reference + " in Netgíró's portal before you take the payment again.";
   }
   loadToday();
 }
 
+// ---- refunds (POST /v1/payments/{id}/refunds; one Idempotency-Key per refund, kept for a retry)
+let refundKey = null;
+async function refund() {
+  if (!current) return;
+  const amount = parseInt($("refund-amount").value, 10);
+  const body = Number.isFinite(amount) ? { amount } : {};
+  refundKey = refundKey || newKey();
+  $("refund").disabled = true;
+  const answer = await api("POST", "/v1/payments/" + encodeURIComponent(current.id) + "/refunds", body, { "Idempotency-Key": refundKey })
+    .catch((e) => ({ status: 0, text: e.message }));
+  $("refund").disabled = false;
+  const li = document.createElement("li");
+  if (answer.status === 201) {
+    const r = answer.json;
+    li.textContent = "refund " + kr(r.amount) + ": " + r.state + (r.message ? " — " + r.message : "");
+    li.dataset.state = r.state;
+    // unknown: keep the key, so Refund again asks Netgíró about the same refund; otherwise a new one next time.
+    if (r.state !== "unknown") { refundKey = null; $("refund-amount").value = ""; }
+  } else {
+    li.textContent = "refund refused: " + problemText(answer);
+    li.className = "error";
+    refundKey = null;
+  }
+  $("refunds").appendChild(li);
+}
+
 function newSale() {
   current = null;
+  $("refund-box").hidden = true; $("refunds").innerHTML = ""; refundKey = null;
   document.body.dataset.final = "";
   setState("idle"); $("state").textContent = "no payment";
   $("payment-id").textContent = "";
@@ -359,6 +392,7 @@ async function loadTerminals() {
 $("pay").onclick = pay;
 $("cancel").onclick = cancel;
 $("new-sale").onclick = newSale;
+$("refund").onclick = refund;
 $("refresh-today").onclick = loadToday;
 addLine("Kaffi", 590, 2);
 addLine("Kleina", 450, 1);

@@ -6,7 +6,8 @@ from PyPI), against `ngbridge demo --till-page` (the bridge with a simulated pad
   1. the page loads and shows a sale; Pay → the pad asks the customer (the prompt is shown),
      Netgíró sends an SMS code (kennitala customer), the payment ends paid, and the receipt
      shows the TransactionId and InvoiceNumber; today's payments list it (or, on a bridge
-     without GET /v1/payments, the page says so and keeps working);
+     without GET /v1/payments, the page says so and keeps working); a partial refund from the
+     receipt is taken, one above what is left is refused;
   2. New sale, Pay → the customer walks away from the pad; Cancel → the payment ends cancelled.
 
 A screenshot of each stage goes to Tests/till-page/screenshots/ (ignored by git).
@@ -173,6 +174,16 @@ def main():
             today = "not offered by this bridge; the page says so"
         browser.screenshot("4-paid-receipt.png")
         print(f"ok: paid — TransactionId {receipt['t']}, InvoiceNumber {receipt['i']}; today's payments: {today}")
+
+        # Refund part of it from the receipt, then try more than is left.
+        browser.eval("document.getElementById('refund-amount').value = '590'; document.getElementById('refund').click()")
+        browser.wait("a refund of 590 kr.", "[...document.querySelectorAll('#refunds li')].some(li => li.dataset.state === 'refunded')", 30)
+        browser.eval("document.getElementById('refund-amount').value = '1041'; document.getElementById('refund').click()")
+        browser.wait("a refused refund", "document.querySelectorAll('#refunds li.error').length === 1", 30)
+        refunds = browser.eval("document.getElementById('refunds').innerText")
+        assert "1040 kr. left" in refunds, f"the refusal does not say what is left: {refunds!r}"
+        browser.screenshot("4b-refunded.png")
+        print("ok: refunded 590 kr. from the receipt; 1041 kr. more was refused")
 
         # 2. Cancelled at the till while the customer is away from the pad.
         browser.eval("document.getElementById('new-sale').click()")
