@@ -22,7 +22,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Key the customer's entries automatically (for CI and unattended runs).")
     var scripted = false
 
-    @Option(help: "The customer: phone, kennitala (with an SMS code) or app-code.")
+    @Option(help: "The customer: phone, kennitala (with an SMS code) or app-code. With --till-page a comma-separated list taken in turn, where away keys nothing.")
     var customer: String = "phone"
 
     @Option(help: "automatic, manual (default: the bridge captures) or server-callback.")
