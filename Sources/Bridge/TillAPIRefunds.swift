@@ -46,18 +46,23 @@ public struct TillRefundList: Sendable, Hashable, Codable {
 public actor RefundService {
     let journal: PaymentJournal
     let partner: NetgiroPartnerClient
-    let payments: any PaymentService
+    /// The payment as the till sees it (the daemon: ``PaymentService/payment(id:)``).
+    let lookup: @Sendable (String) async -> TillPayment?
     let logger: Logger
 
     public init(journal: PaymentJournal, partner: NetgiroPartnerClient, payments: any PaymentService, logger: Logger) {
+        self.init(journal: journal, partner: partner, lookup: { await payments.payment(id: $0) }, logger: logger)
+    }
+
+    public init(journal: PaymentJournal, partner: NetgiroPartnerClient, lookup: @escaping @Sendable (String) async -> TillPayment?, logger: Logger) {
         self.journal = journal
         self.partner = partner
-        self.payments = payments
+        self.lookup = lookup
         self.logger = logger
     }
 
     public func list(paymentID: String) async throws(TillAPIProblem) -> TillRefundList {
-        guard let payment = await payments.payment(id: paymentID) else { throw .notFound("no payment \(paymentID)") }
+        guard let payment = await lookup(paymentID) else { throw .notFound("no payment \(paymentID)") }
         let refunds = try records(paymentID)
         let committed = RefundDesk.committed(refunds)
         return TillRefundList(
@@ -66,7 +71,7 @@ public actor RefundService {
 
     /// Takes one refund to its answer. `replayed`: the answer is an earlier refund's.
     public func refund(paymentID: String, ask: RefundAsk, idempotencyKey: String?) async throws(TillAPIProblem) -> (TillRefund, replayed: Bool) {
-        guard let payment = await payments.payment(id: paymentID) else { throw .notFound("no payment \(paymentID)") }
+        guard let payment = await lookup(paymentID) else { throw .notFound("no payment \(paymentID)") }
         let refunds = try records(paymentID)
         let facts = RefundablePayment(
             id: payment.id, paid: payment.state == .paid, state: payment.state.rawValue, amount: payment.amount,
