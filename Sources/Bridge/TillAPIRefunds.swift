@@ -201,6 +201,11 @@ extension TillAPIServer {
             do { body = try await request.collectBody(upTo: self.options.maxBodyBytes) } catch {
                 throw TillAPIProblem.tooLarge(limit: self.options.maxBodyBytes)
             }
+            if body.readableBytes > 0, !(request.headers[.contentType] ?? "").lowercased().hasPrefix("application/json") {
+                throw TillAPIProblem(
+                    statusCode: 415, type: "unsupported-media-type", title: "The body must be JSON",
+                    detail: "send the refund as Content-Type: application/json", field: "Content-Type", rule: "application/json")
+            }
             let ask = try TillRefundValidation.ask(from: Data(buffer: body))
             let (refund, replayed) = try await refunds.refund(paymentID: id, ask: ask, idempotencyKey: key)
             var response = try Self.json(refund, status: .created)

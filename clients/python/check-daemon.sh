@@ -40,3 +40,9 @@ grep -q "refunded   1180 ISK; refundable 0 ISK" "$dir/refunds.out" || fail "ngbr
 "$ng" refund "$id" --amount 1 --api "unix:$dir/api.sock" >"$dir/over.out" 2>&1 && fail "ngbridge refund took a refund above what was paid"
 grep -q "Nothing is left to refund" "$dir/over.out" || fail "ngbridge refund over the paid amount did not say why: $(cat "$dir/over.out")"
 echo "ok: ngbridge refund lists the refunds and refuses one above what was paid"
+# Bad refund requests are problem documents naming the field and the rule.
+ask() { curl -s --unix-socket "$dir/api.sock" -X POST "http://localhost/v1/payments/$id/refunds" "$@"; }
+ask -H 'Content-Type: text/plain' -d '{"amount":1}' | grep -q '"rule":"application/json"' || fail "a text/plain refund was not refused with 415"
+ask -H 'Content-Type: application/json' -d '{"amount":"1"}' | grep -q '"field":"amount"' || fail "a string amount was not refused naming the field"
+ask -H 'Content-Type: application/json' -d '{"amount":1,"to":"me"}' | grep -q '"rule":"unknown-field"' || fail "an unknown refund field was not refused"
+echo "ok: bad refund requests are refused naming the field and the rule"
