@@ -70,7 +70,13 @@ public enum Daemon {
         apiOptions.socketMode = configuration.api.socketMode
         apiOptions.maxBodyBytes = configuration.api.maxBodyBytes
         let apiBound = DaemonStartup.Bound()
-        let api = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger).application { address in
+        var server = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger)
+        // Refunds go to Netgíró's partner API beside the v1 base URL (docs/netgiro-refund.md).
+        let partner = netgiroPartnerBaseURL(checkoutBaseURL: configuration.netgiro.baseURL).map {
+            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger)
+        }
+        if let partner { server.refunds = RefundService(journal: journal, partner: partner, payments: service, logger: logger) }
+        let api = server.application { address in
             apiBound.set()
             notify.ready(status: "till API on \(address)")
             logger.info("ready", metadata: ["listen": "\(address)"])
@@ -102,6 +108,7 @@ public enum Daemon {
         gauge.cancel()
         await terminals.closeAll()
         try? await netgiro.shutdown()
+        await partner?.shutdown()
         try? journal.close()
         // A failure is the caller's to report (one line, and a non-zero exit status, so that
         // `Restart=on-failure` sees it); a start-up failure names its key.
