@@ -268,6 +268,8 @@ public struct Admission: Sendable {
     public static func refusal(for problem: PaymentRequestError) -> PaymentServiceError {
         switch problem {
         case .amountNotPositive: return .invalidRequest(field: "amount", rule: "positive", detail: problem.description)
+        case .belowMinimum(_, let minimum):
+            return .invalidRequest(field: "amount", rule: "minimum \(minimum)", detail: problem.description)
         case .emptyReference: return .invalidRequest(field: "reference", rule: "non-empty", detail: problem.description)
         case .referenceTooLong: return .invalidRequest(field: "reference", rule: "max-length 64", detail: problem.description)
         case .noTerminal: return .invalidRequest(field: "terminal", rule: "required", detail: problem.description)
@@ -284,7 +286,8 @@ public struct Admission: Sendable {
             description: record.request.description, confirmation: TillConfirmation(record.request.confirmationType),
             terminal: record.request.terminalID, createdAt: record.createdAt, updatedAt: record.updatedAt,
             transactionId: record.transactionId, invoiceNumber: record.invoiceNumber.map(String.init),
-            message: record.isFinished ? record.lastMessage : nil)
+            message: record.isFinished ? record.lastMessage : nil, reason: record.failureReason?.rawValue,
+            retryable: record.retryable)
     }
 
     /// The state the till sees: the checkout's phase, and `cancel-requested` from the moment the

@@ -32,6 +32,7 @@ public enum Daemon {
         var checkout = Checkout.Configuration()
         checkout.deadline = configuration.payments.deadline
         checkout.pollIntervalBounds = configuration.payments.pollMinimum ... configuration.payments.pollMaximum
+        checkout.retryUnansweredInsertOnce = configuration.payments.retryUnansweredInsert
         let runner = PaymentRunner(gateway: netgiro, journal: journal, configuration: checkout, logger: logger)
 
         let hostName = Array((ProcessInfo.processInfo.hostName.isEmpty ? "ngbridge" : ProcessInfo.processInfo.hostName).utf8.prefix(32))
