@@ -14,6 +14,9 @@ public struct LinkTimings: Sendable, Hashable {
     public var interByteTimeout: UInt64 = 100
     /// Host: HELLO is repeated at this interval until HELLO_REPLY comes.
     public var helloInterval: UInt64 = 250
+    /// Host: a HELLO_REPLY arriving while up within this time of the host's last HELLO is a late
+    /// answer to a repeated HELLO, whatever was exchanged since (§6.2 step 5, T_late).
+    public var lateHelloReplyWindow: UInt64 = 1000
     /// Pad: ANNOUNCE is repeated at this interval while no host has said HELLO.
     public var announceInterval: UInt64 = 1000
     /// At most one NAK (or ANNOUNCE in reply to a stray data frame) per this interval.
@@ -146,6 +149,8 @@ public struct LinkLayer: Sendable {
     private var nextAnnounceReason: AnnounceReason = .powerOn
     /// A data frame was sent (acknowledged or not) or accepted since the last HELLO (§6.2, 1.1).
     private var exchangedSinceHello = false
+    /// When the host last sent HELLO (host role only).
+    private var lastHelloAt: UInt64 = 0
     private var reportedIncompatible = false
 
     private var lastSentSequence: UInt8 = 0
@@ -389,11 +394,13 @@ public struct LinkLayer: Sendable {
     private mutating func handleHelloReply(_ frame: Frame, hello: HostHello, now: UInt64, actions: inout [LinkAction]) {
         guard let info = try? DeviceInfo.decode(frame.payload) else { return }
         if isUp {
-            // Nothing exchanged since the last HELLO: a late answer to a repeated HELLO. Otherwise
-            // the pad took a HELLO for a host restart and has reset (§6.2 step 5, 1.1): the link
-            // goes down and, if the reply is acceptable, comes up again at once.
+            // Nothing exchanged since the last HELLO, or within T_late of it: a late answer to a
+            // repeated HELLO (a slow pad answers the first HELLO, the link comes up and data
+            // flows, then its answer to the repeat arrives). Otherwise the pad took a HELLO for a
+            // host restart and has reset (§6.2 step 5, 1.1): the link goes down and, if the reply
+            // is acceptable, comes up again at once.
             lastValidFrameAt = now
-            guard exchangedSinceHello else { return }
+            guard exchangedSinceHello, now >= lastHelloAt + timings.lateHelloReplyWindow else { return }
             statistics.linkDowns += 1
             failPending(.linkDown, actions: &actions)
             actions.emit(.linkDown(.peerReset))
@@ -479,6 +486,7 @@ public struct LinkLayer: Sendable {
         case .host(let hello):
             write(Frame(type: MessageType.hello.rawValue, payload: hello.encodePayload()), now: now, actions: &actions)
             exchangedSinceHello = false
+            lastHelloAt = now
             linkingDueAt = now + timings.helloInterval
 #endif
         case .device:

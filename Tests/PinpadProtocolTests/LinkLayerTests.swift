@@ -99,12 +99,28 @@ func linkedPair(now: UInt64 = 0, timings: LinkTimings = LinkTimings()) -> (host:
         var info = referenceDeviceInfo
         info.version = 1
         let reply = Frame(type: MessageType.helloReply.rawValue, payload: info.encodePayload()).encoded()
-        let out = host.handle(.received(reply), now: 5)
+        // More than T_late after the host's last HELLO (at 0): the pad's reset.
+        let out = host.handle(.received(reply), now: 1005)
         #expect(out.linkEvents == [.linkDown(.peerReset), .linkUp(.device(info))])
         #expect(out.contains(.sendFailed(.reset, .linkDown)))
         #expect(host.isUp)
         // Fresh sequence state: the next data frame is seq 1 again.
-        #expect(host.handle(.send(.statusRequest), now: 6).framesWritten.map(\.sequence) == [1])
+        #expect(host.handle(.send(.statusRequest), now: 1006).framesWritten.map(\.sequence) == [1])
+    }
+
+    @Test func aSlowPadsAnswerToARepeatedHelloAfterDataIsStillALateAnswer() {
+        // §6.2 step 5 (1.1), T_late: a slow pad answers the first HELLO, the link comes up and
+        // data flows, then its answer to the host's repeated HELLO arrives. The pad saw the
+        // repeat before any data and did not reset, so neither may the host.
+        var (host, _) = linkedPair()
+        _ = host.handle(.send(.reset), now: 1)
+        var info = referenceDeviceInfo
+        info.version = 1
+        let reply = Frame(type: MessageType.helloReply.rawValue, payload: info.encodePayload()).encoded()
+        let out = host.handle(.received(reply), now: 400)
+        #expect(out.linkEvents.isEmpty)
+        #expect(!out.contains(.sendFailed(.reset, .linkDown)))
+        #expect(host.isUp)
     }
 
     @Test func lateHelloReplyBeforeAnyExchangeIsIgnored() {
