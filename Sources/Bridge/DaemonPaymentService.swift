@@ -324,6 +324,10 @@ struct ObservedTerminal: CustomerTerminal {
 
     var terminalID: String { inner.terminalID }
 
+    func paymentStarted() async { await inner.paymentStarted() }
+
+    func paymentEnded() async { await inner.paymentEnded() }
+
     func show(_ screen: CustomerScreen) async {
         onEvent(.screen, Self.name(of: screen))
         await inner.show(screen)

@@ -126,7 +126,9 @@ struct PaymentExecution: Sendable {
         let handle = PaymentHandle(record: checkout.record, inbox: inbox)
         let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
         Task {
+            await terminal.paymentStarted()
             let record = await execution.run(checkout, first: first, inputs: inputs, inbox: inbox, handle: handle)
+            await terminal.paymentEnded()
             handle.end(record)
             onEnd(record)
         }
