@@ -324,7 +324,10 @@ public struct Checkout: Sendable {
             let interval = (response.processCartCheckInterval ?? configuration.defaultPollInterval)
                 .clamped(to: configuration.pollIntervalBounds)
             record.pollIntervalMilliseconds = Int(interval.milliseconds)
-            var actions = moveTo(.awaitingCustomer, cause: "cart \(transactionId) inserted (\(response.resultCode.code))", now: now)
+            // 10428: the customer's next step is the SMS code, and the till sees that state
+            // before the prompt (not `processing` until a wrong code).
+            let next: PaymentPhase = response.resultCode == .smsCodeRequired && pendingCancel == nil ? .awaitingSMSCode : .awaitingCustomer
+            var actions = moveTo(next, cause: "cart \(transactionId) inserted (\(response.resultCode.code))", now: now)
             if let reason = pendingCancel {
                 return actions + sendCancel(reason, attempt: 1, now: now)
             }
