@@ -280,10 +280,9 @@ public struct LinkLayer: Sendable {
         case (.announce, .host):
             if isUp {
                 linkLost(.peerRestarted, now: now, actions: &actions)
-            } else if case .linking = state {
-                linkingDueAt = now  // the pad is there: say HELLO at once
-                sendLinkingFrame(now: now, actions: &actions)
             }
+            // While linking, the next HELLO (at most helloInterval away) answers it: a HELLO at
+            // once would make two at link-up when the ANNOUNCE crossed the first (v1.1 D5).
 #endif
         case (.ack, _):
             guard isUp else { return }

@@ -65,11 +65,14 @@ func linkedPair(now: UInt64 = 0, timings: LinkTimings = LinkTimings()) -> (host:
         #expect(host.nextDeadline == 500)
     }
 
-    @Test func announceWhileLinkingMakesTheHostSayHelloAtOnce() {
+    /// v1.1 D5: one HELLO per attempt — an ANNOUNCE that crossed the first HELLO is answered by
+    /// the next one, 250 ms on, not by a second HELLO at once.
+    @Test func announceWhileLinkingDoesNotMakeASecondHello() {
         var host = LinkLayer(role: .host(referenceHostHello))
-        _ = host.handle(.start, now: 0)
+        #expect(host.handle(.start, now: 0).framesWritten.map(\.type) == [MessageType.hello.rawValue])
         let announce = Frame(type: MessageType.announce.rawValue, payload: [0]).encoded()
-        #expect(host.handle(.received(announce), now: 10).framesWritten.map(\.type) == [MessageType.hello.rawValue])
+        #expect(host.handle(.received(announce), now: 3).framesWritten.isEmpty)
+        #expect(host.handle(.tick, now: 250).framesWritten.map(\.type) == [MessageType.hello.rawValue])
     }
 
     @Test func repeatedHelloBeforeAnyExchangeOnlyGetsAnotherReply() {
@@ -332,7 +335,8 @@ struct SimulatedLine {
         line.dropByte = 0.01
         line.duplicateChunk = 0.02
         line.start()
-        line.run(until: 2000)
+        // Linking on a lossy line: HELLO every 250 ms (not also at every ANNOUNCE, v1.1 D5).
+        line.run(until: 3000)
         #expect(line.host.isUp && line.pad.isUp)
 
         var sentToPad: [Message] = []
