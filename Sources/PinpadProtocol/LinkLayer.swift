@@ -138,6 +138,8 @@ public struct LinkLayer: Sendable {
     private var lastNakAt: UInt64?
     private var nextAnnounceReason: AnnounceReason = .powerOn
     private var reportedIncompatible = false
+    /// Host: a data frame went either way since the last HELLO (v1.1 D5).
+    private var dataSinceHello = false
 
     private var lastSentSequence: UInt8 = 0
     private var lastReceivedSequence: UInt8 = 0
@@ -316,6 +318,7 @@ public struct LinkLayer: Sendable {
         }
         guard frame.sequence != 0 else { return }  // data frames never use sequence 0
         lastValidFrameAt = now
+        dataSinceHello = true
         write(Frame(type: MessageType.ack.rawValue, sequence: frame.sequence), now: now, actions: &actions)
         if frame.sequence == lastReceivedSequence {
             statistics.duplicatesDropped += 1
@@ -361,8 +364,20 @@ public struct LinkLayer: Sendable {
     }
 
     private mutating func handleHelloReply(_ frame: Frame, hello: HostHello, now: UInt64, actions: inout [LinkAction]) {
-        guard case .linking = state else { return }  // a late reply to a repeated HELLO
         guard let info = try? DeviceInfo.decode(frame.payload) else { return }
+        if isUp {
+            // v1.1 D5: with no data frame since the last HELLO, a late answer to it; after data
+            // has flowed, the pad took a repeated HELLO as a host restart and reset: down, and
+            // up again at once with fresh sequence state.
+            guard dataSinceHello, info.version != 0, (hello.minVersion...hello.maxVersion).contains(info.version) else { return }
+            statistics.linkDowns += 1
+            failPending(.linkDown, actions: &actions)
+            actions.emit(.linkDown(.peerRestarted))
+        }
+        guard case .linking = state else {
+            if isUp { linkUp(info, now: now, actions: &actions) }
+            return
+        }
         guard info.version != 0, (hello.minVersion...hello.maxVersion).contains(info.version) else {
             if !reportedIncompatible {
                 reportedIncompatible = true
@@ -370,7 +385,12 @@ public struct LinkLayer: Sendable {
             }
             return
         }
+        linkUp(info, now: now, actions: &actions)
+    }
+
+    private mutating func linkUp(_ info: DeviceInfo, now: UInt64, actions: inout [LinkAction]) {
         resetSequences()
+        dataSinceHello = false
         peerMaxPayload = min(Int(info.maxPayload), ProtocolLimits.maxPayload)
         state = .up(.device(info))
         lastValidFrameAt = now
@@ -401,6 +421,7 @@ public struct LinkLayer: Sendable {
     private mutating func sendNext(now: UInt64, actions: inout [LinkAction]) {
         guard inFlight == nil, !queue.isEmpty else { return }
         let message = queue.removeFirst()
+        dataSinceHello = true
         lastSentSequence = lastSentSequence == 255 ? 1 : lastSentSequence + 1
         let payload = message.encodePayload()
         inFlight = InFlight(message: message, sequence: lastSentSequence, payload: payload, transmissions: 1, deadline: now + timings.ackTimeout)
@@ -439,6 +460,7 @@ public struct LinkLayer: Sendable {
 #else
         case .host(let hello):
             write(Frame(type: MessageType.hello.rawValue, payload: hello.encodePayload()), now: now, actions: &actions)
+            dataSinceHello = false
             linkingDueAt = now + timings.helloInterval
 #endif
         case .device:

@@ -75,6 +75,21 @@ func linkedPair(now: UInt64 = 0, timings: LinkTimings = LinkTimings()) -> (host:
         #expect(host.handle(.tick, now: 250).framesWritten.map(\.type) == [MessageType.hello.rawValue])
     }
 
+    /// v1.1 D5, host side: a HELLO_REPLY while up with no data since the last HELLO is a late
+    /// answer (ignored); after data has flowed it means the pad reset: down, then up at once.
+    @Test func helloReplyWhileUpIsLateOrThePadsReset() {
+        var (host, _) = linkedPair()
+        let reply = Frame(type: MessageType.helloReply.rawValue, payload: referenceDeviceInfo.encodePayload()).encoded()
+        #expect(host.handle(.received(reply), now: 5).linkEvents.isEmpty)
+        _ = host.handle(.send(.reset), now: 6)
+        let again = host.handle(.received(reply), now: 7)
+        #expect(again.linkEvents == [.linkDown(.peerRestarted), .linkUp(.device(referenceDeviceInfo))])
+        #expect(host.isUp)
+        // Fresh sequence state: the next data frame is seq 1.
+        let next = host.handle(.send(.reset), now: 8).framesWritten
+        #expect(next.map(\.sequence) == [1])
+    }
+
     @Test func repeatedHelloBeforeAnyExchangeOnlyGetsAnotherReply() {
         var (host, pad) = linkedPair()
         _ = host
