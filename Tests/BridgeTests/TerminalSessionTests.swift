@@ -96,9 +96,6 @@ import Testing
             if case .persistToken(let t) = action { return t } else { return nil }
         }
         #expect(kept == [1])
-        // Persisted before the PROMPT that carries it goes out.
-        let order = first.session.handle(.cancelAsk(id: 1), now: .zero)
-        _ = order
         var restarted = Rig(lastToken: kept.last!)
         restarted.on(.linkUp(Self.pad()))
         let again = Rig.prompts(restarted.on(.ask(Self.customerID, id: 1)))
