@@ -68,10 +68,15 @@ public actor DaemonTerminals: PaymentTerminals {
                     firmware: String(decoding: pad.firmwareVersion, as: UTF8.self), path: s.path,
                     detail: Self.incompatibility(pad, hello: hello))
             }
-            return TillTerminal(
+            var terminal = TillTerminal(
                 id: id, status: s.online ? "online" : "offline",
                 model: s.info.map { String(decoding: $0.model, as: UTF8.self) },
                 firmware: s.info.map { String(decoding: $0.firmwareVersion, as: UTF8.self) }, path: s.path)
+            if s.online, let info = s.info {
+                terminal.prompts = Self.promptNames(info)
+                terminal.detail = Self.promptProblem(info)
+            }
+            return terminal
         }
     }
 
@@ -132,6 +137,24 @@ public actor DaemonTerminals: PaymentTerminals {
             logger.notice("terminal line closed", metadata: ["terminal": "\(id)"])
         }
         notify()
+    }
+
+    /// The prompts a pad announced, by the till API's names.
+    static func promptNames(_ info: DeviceInfo) -> [String] {
+        info.prompts.map { spec in
+            switch spec.id {
+            case .customerID: return "customer-id"
+            case .smsCode: return "sms-code"
+            case .confirmAmount: return "confirm-amount"
+            default: return "0x" + String(spec.id.rawValue, radix: 16)
+            }
+        }
+    }
+
+    /// Why a linked pad cannot take payments (v1.1 D4), or nil.
+    static func promptProblem(_ info: DeviceInfo) -> String? {
+        guard info.prompt(.customerID) == nil else { return nil }
+        return "cannot take payments: the pad announced no customer-id prompt (PROTOCOL.md §5.2); it needs firmware with one"
     }
 
     /// Why a pad cannot be used, in words a person can act on.

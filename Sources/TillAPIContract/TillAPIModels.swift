@@ -165,8 +165,11 @@ public struct TillTerminal: Sendable, Hashable, Codable {
     public var model: String?
     public var firmware: String?
     public var path: String?
-    /// Why the terminal cannot take payments (status `incompatible`).
+    /// Why the terminal cannot take payments (status `incompatible`, or a pad without the
+    /// customer-id prompt).
     public var detail: String?
+    /// The prompts the pad announced (`customer-id`, `sms-code`, `confirm-amount`), while linked.
+    public var prompts: [String]?
 
     public init(
         id: String, status: String, payment: String? = nil, model: String? = nil, firmware: String? = nil, path: String? = nil,

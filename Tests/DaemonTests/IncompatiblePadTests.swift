@@ -41,3 +41,23 @@ import Testing
         #expect(findings.first?.detail.contains("incompatible") == true)
     }
 }
+
+/// The till sees which prompts a pad announced, and that one without the customer-id prompt
+/// cannot take payments (v1.1 D4, deviation f).
+@Suite struct PromptTableListingTests {
+    static func pad(_ prompts: [PromptID]) -> DeviceInfo {
+        DeviceInfo(
+            version: 1, maxPayload: 256, rows: 4, columns: 20, model: Array("NGP".utf8), firmwareVersion: Array("1".utf8),
+            serialNumber: Array("S1".utf8),
+            prompts: prompts.map { PromptSpec(id: $0, minDigits: 1, maxDigits: 10, echo: .clear, defaultTimeoutSeconds: 60) })
+    }
+
+    @Test func theAnnouncedPromptsAreListedAndAMissingCustomerIDPromptIsNamed() {
+        let full = Self.pad([.customerID, .smsCode, .confirmAmount])
+        #expect(DaemonTerminals.promptNames(full) == ["customer-id", "sms-code", "confirm-amount"])
+        #expect(DaemonTerminals.promptProblem(full) == nil)
+        let reduced = Self.pad([.smsCode])
+        #expect(DaemonTerminals.promptNames(reduced) == ["sms-code"])
+        #expect(DaemonTerminals.promptProblem(reduced)?.contains("no customer-id prompt") == true)
+    }
+}
