@@ -36,8 +36,12 @@ public enum Daemon {
         let runner = PaymentRunner(gateway: netgiro, journal: journal, configuration: checkout, logger: logger)
 
         let hostName = Array((ProcessInfo.processInfo.hostName.isEmpty ? "ngbridge" : ProcessInfo.processInfo.hostName).utf8.prefix(32))
+        // The last prompt token per pad lives next to the journal, so a restart never reuses one.
+        let tokens = configuration.journalPath == ":memory:"
+            ? nil : PromptTokenFile(directory: (configuration.journalPath as NSString).deletingLastPathComponent + "/prompt-tokens")
         let terminals = DaemonTerminals(
-            hello: HostHello(hostName: hostName), reconnectGrace: configuration.payments.reconnectGrace, logger: logger)
+            hello: HostHello(hostName: hostName), reconnectGrace: configuration.payments.reconnectGrace,
+            entryTimeout: configuration.payments.entryTimeout, tokenStore: tokens, logger: logger)
         let service = DaemonPaymentService(
             runner: runner, terminals: terminals,
             settings: .init(

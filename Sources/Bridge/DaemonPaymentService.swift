@@ -120,15 +120,22 @@ public actor DaemonPaymentService: PaymentService {
 
         let log = EventLog()
         logs[id] = log
-        let observed = ObservedTerminal(inner: pad) { [weak self] kind, text in
-            Task { await self?.note(id, kind: kind, text: text) }
-        }
+        // State changes and what the terminal shows and asks reach the till in the order they
+        // happened: both are written synchronously, from the payment's own loop, into one stream.
+        let (observed, sink) = AsyncStream.makeStream(of: Observed.self, bufferingPolicy: .unbounded)
+        let terminal = ObservedTerminal(inner: pad) { kind, text in sink.yield(.terminal(kind, text)) }
         let handle: PaymentHandle
         do {
-            handle = try await runner.start(checkoutRequest, terminal: observed, idempotencyKey: idempotencyKey, id: id)
+            handle = try await runner.start(
+                checkoutRequest, terminal: terminal, idempotencyKey: idempotencyKey, id: id,
+                observer: { record, ended in
+                    sink.yield(.record(record, ended: ended))
+                    if ended { sink.finish() }
+                })
         } catch {
             logs[id] = nil
             admission.startFailed(id)
+            sink.finish()
             switch error {
             case .invalidRequest(let problem): throw Admission.refusal(for: problem)
             case .referenceInFlight(_, let other):
@@ -141,10 +148,11 @@ public actor DaemonPaymentService: PaymentService {
         if handle.id != id {  // a concurrent request with the same key won the race
             logs[id] = nil
             admission.startFailed(id)
+            sink.finish()
             return PaymentStart(payment: Admission.view(handle.record), replayed: true)
         }
         admission.started(id)
-        follow(handle)
+        follow(id, observed)
         return PaymentStart(payment: Admission.view(handle.record), replayed: false)
     }
 
@@ -225,6 +233,26 @@ public actor DaemonPaymentService: PaymentService {
 
     // MARK: - Following a payment
 
+    /// What the service hears of one payment it started, in order.
+    enum Observed: Sendable {
+        case record(PaymentRecord, ended: Bool)
+        case terminal(TillPaymentEvent.Kind, String)
+    }
+
+    /// One task per payment applies what it observed, one item at a time, in order.
+    private func follow(_ id: String, _ observed: AsyncStream<Observed>) {
+        Task {
+            for await item in observed {
+                switch item {
+                case .record(let record, let ended):
+                    if ended { await self.ended(id, record) } else { await self.changed(id, record) }
+                case .terminal(let kind, let text):
+                    await self.note(id, kind: kind, text: text)
+                }
+            }
+        }
+    }
+
     private func follow(_ handle: PaymentHandle) {
         let id = handle.id
         let log = logs[id] ?? EventLog()
@@ -298,6 +326,10 @@ struct ObservedTerminal: CustomerTerminal {
     let onEvent: @Sendable (TillPaymentEvent.Kind, String) -> Void
 
     var terminalID: String { inner.terminalID }
+
+    func paymentStarted() async { await inner.paymentStarted() }
+
+    func paymentEnded() async { await inner.paymentEnded() }
 
     func show(_ screen: CustomerScreen) async {
         onEvent(.screen, Self.name(of: screen))

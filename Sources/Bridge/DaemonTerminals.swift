@@ -24,6 +24,8 @@ public actor DaemonTerminals: PaymentTerminals {
         var path: String?
         var online = false
         var info: DeviceInfo?
+        /// The pad answered HELLO with no version in common (until it links).
+        var incompatible: DeviceInfo?
         var line: Task<Void, Never>?
         var statusWatch: Task<Void, Never>?
     }
@@ -32,11 +34,18 @@ public actor DaemonTerminals: PaymentTerminals {
     private var changeListeners: [AsyncStream<Void>.Continuation] = []
     let hello: HostHello
     let reconnectGrace: Duration
+    let entryTimeout: Duration?
+    let tokenStore: (any PromptTokenStore)?
     let logger: Logger
 
-    public init(hello: HostHello, reconnectGrace: Duration, logger: Logger) {
+    public init(
+        hello: HostHello, reconnectGrace: Duration, entryTimeout: Duration? = nil, tokenStore: (any PromptTokenStore)? = nil,
+        logger: Logger
+    ) {
         self.hello = hello
         self.reconnectGrace = reconnectGrace
+        self.entryTimeout = entryTimeout
+        self.tokenStore = tokenStore
         self.logger = logger
     }
 
@@ -53,10 +62,21 @@ public actor DaemonTerminals: PaymentTerminals {
     public func list() -> [TillTerminal] {
         sessions.keys.sorted().map { id in
             let s = sessions[id]!
-            return TillTerminal(
+            if !s.online, let pad = s.incompatible {
+                return TillTerminal(
+                    id: id, status: "incompatible", model: String(decoding: pad.model, as: UTF8.self),
+                    firmware: String(decoding: pad.firmwareVersion, as: UTF8.self), path: s.path,
+                    detail: Self.incompatibility(pad, hello: hello))
+            }
+            var terminal = TillTerminal(
                 id: id, status: s.online ? "online" : "offline",
                 model: s.info.map { String(decoding: $0.model, as: UTF8.self) },
                 firmware: s.info.map { String(decoding: $0.firmwareVersion, as: UTF8.self) }, path: s.path)
+            if s.online, let info = s.info {
+                terminal.prompts = Self.promptNames(info)
+                terminal.detail = Self.promptProblem(info)
+            }
+            return terminal
         }
     }
 
@@ -75,7 +95,7 @@ public actor DaemonTerminals: PaymentTerminals {
             if let path { sessions[id]?.path = path }
             return existing.terminal
         }
-        let terminal = PadTerminal(terminalID: id, reconnectGrace: reconnectGrace)
+        let terminal = PadTerminal(terminalID: id, reconnectGrace: reconnectGrace, entryTimeout: entryTimeout, tokenStore: tokenStore)
         var session = Session(terminal: terminal, path: path)
         session.statusWatch = Task { [weak self] in
             for await status in await terminal.statusUpdates() {
@@ -89,8 +109,22 @@ public actor DaemonTerminals: PaymentTerminals {
 
     private func update(_ id: String, _ status: PadTerminal.TerminalStatus) {
         switch status {
+        case .incompatible(let pad):
+            let first = sessions[id]?.incompatible == nil
+            sessions[id]?.incompatible = pad
+            if first {  // once per pad, not at every HELLO
+                logger.warning(
+                    "PIN pad speaks no protocol version of this host; it cannot take payments",
+                    metadata: [
+                        "terminal": "\(id)", "detail": "\(Self.incompatibility(pad, hello: hello))",
+                        "model": "\(String(decoding: pad.model, as: UTF8.self))",
+                        "firmware": "\(String(decoding: pad.firmwareVersion, as: UTF8.self))",
+                        "serial": "\(String(decoding: pad.serialNumber, as: UTF8.self))",
+                    ])
+            }
         case .linkUp(let info):
             sessions[id]?.online = true
+            sessions[id]?.incompatible = nil
             sessions[id]?.info = info
             logger.info(
                 "terminal linked",
@@ -103,6 +137,31 @@ public actor DaemonTerminals: PaymentTerminals {
             logger.notice("terminal line closed", metadata: ["terminal": "\(id)"])
         }
         notify()
+    }
+
+    /// The prompts a pad announced, by the till API's names.
+    static func promptNames(_ info: DeviceInfo) -> [String] {
+        info.prompts.map { spec in
+            switch spec.id {
+            case .customerID: return "customer-id"
+            case .smsCode: return "sms-code"
+            case .confirmAmount: return "confirm-amount"
+            default: return "0x" + String(spec.id.rawValue, radix: 16)
+            }
+        }
+    }
+
+    /// Why a linked pad cannot take payments (v1.1 D4), or nil.
+    static func promptProblem(_ info: DeviceInfo) -> String? {
+        guard info.prompt(.customerID) == nil else { return nil }
+        return "cannot take payments: the pad announced no customer-id prompt (PROTOCOL.md §5.2); it needs firmware with one"
+    }
+
+    /// Why a pad cannot be used, in words a person can act on.
+    static func incompatibility(_ pad: DeviceInfo, hello: HostHello) -> String {
+        let host = hello.minVersion == hello.maxVersion ? "\(hello.minVersion)" : "\(hello.minVersion)–\(hello.maxVersion)"
+        let padSays = pad.version == 0 ? "no version in common (HELLO_REPLY version 0)" : "version \(pad.version)"
+        return "the pad answered \(padSays); this host speaks protocol version \(host): update the pad's firmware or ngbridge"
     }
 
     private func notify() {
@@ -194,7 +253,12 @@ public actor DaemonTerminals: PaymentTerminals {
         defer { timeout.cancel() }
         var serial: String?
         for await event in link.events {
+            // An incompatible pad is named too, so that it is listed (as incompatible).
             if case .linkUp(let info) = event {
+                serial = String(decoding: info.serialNumber, as: UTF8.self)
+                break
+            }
+            if case .incompatiblePad(let info) = event {
                 serial = String(decoding: info.serialNumber, as: UTF8.self)
                 break
             }
@@ -205,10 +269,12 @@ public actor DaemonTerminals: PaymentTerminals {
         return serial
     }
 
-    /// Every pad shows "out of service" (on shutdown).
+    /// Every pad shows "out of service" (on shutdown), after its open prompt has ended.
     public func showOutOfService() async {
-        for session in sessions.values where session.online {
-            await session.terminal.show(.outOfService)
+        await withTaskGroup(of: Void.self) { group in
+            for session in sessions.values {
+                group.addTask { await session.terminal.shutDown() }
+            }
         }
     }
 

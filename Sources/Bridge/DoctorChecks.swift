@@ -116,6 +116,20 @@ public enum DoctorChecks {
         return findings
     }
 
+    /// What the running daemon says of its terminals: a pad that speaks no protocol version of
+    /// this host is a problem (it cannot take payments).
+    public static func terminalFindings(_ terminals: [TillTerminal]) -> [Finding] {
+        terminals.map { t in
+            if t.status == "incompatible" {
+                return Finding(
+                    check: "terminal \(t.id)", verdict: .problem,
+                    detail: "incompatible: \(t.detail ?? "no protocol version in common") (model \(t.model ?? "-"), firmware \(t.firmware ?? "-"))",
+                    fix: "update the pad's firmware to one that speaks protocol v1, or ngbridge to one that speaks the pad's version")
+            }
+            return Finding(check: "terminal \(t.id)", verdict: .ok, detail: "\(t.status)\(t.model.map { ", \($0)" } ?? "")\(t.firmware.map { " \($0)" } ?? "")")
+        }
+    }
+
     /// Asks Netgíró about a cart that does not exist: a signed, well-formed "no such cart" answer
     /// means the address, the app key and the secret are right.
     static func netgiroReachable(_ configuration: DaemonConfiguration) async -> Finding {

@@ -85,6 +85,12 @@ public final class PadLink: Sendable {
         handle(.send(message))
     }
 
+    /// Sends a message reliably, from synchronous code: a caller that sends several in a row
+    /// from one actor turn keeps their order without a suspension between them.
+    public func enqueue(_ message: Message) {
+        handle(.send(message))
+    }
+
     /// Closes the line; `run()` then finishes.
     public func close() async {
         await port.close()

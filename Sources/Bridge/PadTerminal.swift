@@ -2,33 +2,41 @@ import Checkout
 import PinpadProtocol
 import SerialLine
 
-/// A PIN pad as the payment runner's `CustomerTerminal`: maps the checkout's screens and prompts
-/// onto protocol v1 (SHOW_SCREEN, PROMPT from the pad's prompt table, CANCEL_PROMPT) and follows
-/// the pad through link loss, reboot and replug.
-///
-/// Rules it carries out (PROTOCOL.md §7): every PROMPT has a fresh token and exactly one
-/// ENTRY_RESULT ends it; when the link goes down during a prompt, the prompt is lost and is asked
-/// again, with a new token, once the link is back (within `reconnectGrace`); a prompt that gets
-/// no KEY_EVENT, BUSY or ENTRY_RESULT for `promptWatch` while the link is up is cancelled and
-/// reported as `.terminalUnavailable`; after the task waiting in `ask` is cancelled, CANCEL_PROMPT
-/// goes out and whatever crossed it on the line is discarded.
+/// Where the last prompt token used with each pad is kept, so a restarted daemon goes on from
+/// it rather than from 1 (PROTOCOL.md §7.1, D3).
+public protocol PromptTokenStore: Sendable {
+    /// The last token used with the terminal, 0 if none is known.
+    func lastToken(terminal: String) -> UInt16
+    /// Keeps `token` durably (called before the PROMPT that carries it goes out).
+    func save(_ token: UInt16, terminal: String)
+}
+
+/// A PIN pad as the payment runner's `CustomerTerminal`: the I/O shell around `TerminalSession`,
+/// which holds every rule (tokens, one prompt at a time, cancel before replace, what a re-linked
+/// pad is shown, the reconnect grace, the entry deadline, the idle policy). This actor only turns
+/// the line's events, the payment's calls and the clock into the session's events, and carries
+/// out its actions in order: messages to the pad, entries to the waiting `ask`, link reports,
+/// one timer.
 public actor PadTerminal: CustomerTerminal {
     public nonisolated let terminalID: String
-    public let reconnectGrace: Duration
-    public let promptWatch: Duration
+    public nonisolated let configuration: TerminalSession.Configuration
 
     /// What the terminal knows of the pad right now.
     public private(set) var deviceInfo: DeviceInfo?
-    public var isLinked: Bool { linked }
+    public var isLinked: Bool { session.isLinked }
+    /// The pad that answered HELLO with no version in common, while it is the one on the line.
+    public private(set) var incompatiblePad: DeviceInfo?
 
+    private var session: TerminalSession
+    private let tokenStore: (any PromptTokenStore)?
+    private let origin = ContinuousClock.now
     private var link: PadLink?
-    private var linked = false
     private var linkGeneration = 0
-    private var currentScreen: CustomerScreen = .idle
-    private var nextToken: UInt16 = 1
-    private var waiters: [UInt16: CheckedContinuation<PromptEnd, Never>] = [:]
-    private var lastSignOfLife: [UInt16: ContinuousClock.Instant] = [:]
-    private var linkWaiters: [CheckedContinuation<Void, Never>] = []
+    private var nextAskID = 0
+    private var asks: [TerminalSession.AskID: CheckedContinuation<CustomerEntry, Never>] = [:]
+    private var timer: Task<Void, Never>?
+    private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
+    private var stopped = false
     private var statusListeners: [AsyncStream<TerminalStatus>.Continuation] = []
 
     /// What a link status listener hears.
@@ -36,18 +44,25 @@ public actor PadTerminal: CustomerTerminal {
         case linkUp(DeviceInfo)
         case linkDown(LinkDownReason)
         case lineClosed
+        /// The pad speaks no protocol version this host speaks (HELLO_REPLY version 0 or out of range).
+        case incompatible(DeviceInfo)
     }
 
-    enum PromptEnd: Sendable {
-        case result(EntryResult)
-        case linkLost
-        case watchExpired
+    public init(
+        terminalID: String, reconnectGrace: Duration = .seconds(30), promptWatch: Duration = .seconds(15),
+        entryTimeout: Duration? = nil, tokenStore: (any PromptTokenStore)? = nil
+    ) {
+        self.init(
+            terminalID: terminalID,
+            configuration: TerminalSession.Configuration(reconnectGrace: reconnectGrace, promptWatch: promptWatch, entryTimeout: entryTimeout),
+            tokenStore: tokenStore)
     }
 
-    public init(terminalID: String, reconnectGrace: Duration = .seconds(30), promptWatch: Duration = .seconds(15)) {
+    public init(terminalID: String, configuration: TerminalSession.Configuration, tokenStore: (any PromptTokenStore)? = nil) {
         self.terminalID = terminalID
-        self.reconnectGrace = reconnectGrace
-        self.promptWatch = promptWatch
+        self.configuration = configuration
+        self.tokenStore = tokenStore
+        session = TerminalSession(configuration: configuration, lastToken: tokenStore?.lastToken(terminal: terminalID) ?? 0)
     }
 
     /// Link status changes, for logs and the till's terminal list.
@@ -60,9 +75,11 @@ public actor PadTerminal: CustomerTerminal {
     /// Takes a pad line into service: consumes its events until the line closes. Call `run()` on
     /// the link yourself (or use `PadLine.keepOpen`).
     public func attach(_ newLink: PadLink) {
+        if link != nil, session.isLinked { feed(.linkDown) }  // the old line is replaced
         link = newLink
         linkGeneration += 1
         let generation = linkGeneration
+        // One task per line, reading its events in order.
         Task { [weak self] in
             for await event in newLink.events {
                 await self?.handle(event, generation: generation)
@@ -72,143 +89,108 @@ public actor PadTerminal: CustomerTerminal {
 
     // MARK: - CustomerTerminal
 
-    public func show(_ screen: CustomerScreen) async {
-        currentScreen = screen
-        await link?.send(.showScreen(PadScreens.screen(for: screen)))
-    }
+    public func paymentStarted() { feed(.paymentStarted) }
+
+    public func paymentEnded() { feed(.paymentEnded) }
+
+    public func show(_ screen: CustomerScreen) { feed(.show(screen)) }
 
     public func ask(_ prompt: CustomerPrompt) async -> CustomerEntry {
-        let deadline = ContinuousClock.now + reconnectGrace
-        while !Task.isCancelled {
-            if !linked {
-                guard await waitForLink(until: deadline) else { return .terminalUnavailable }
-                continue
+        nextAskID += 1
+        let id = nextAskID
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                asks[id] = continuation
+                feed(.ask(prompt, id: id))
             }
-            let token = takeToken()
-            let request = PromptRequest(
-                token: token, prompt: PadScreens.promptID(prompt.kind), amount: UInt32(clamping: prompt.amount),
-                notice: PadScreens.notice(prompt.hint))
-            let end = await withTaskCancellationHandler {
-                await waitForEnd(of: request)
-            } onCancel: {
-                Task { await self.cancelPrompt(token) }
-            }
-            switch end {
-            case .result(let result):
-                return Self.entry(from: result)
-            case .watchExpired:
-                await link?.send(.cancelPrompt(token: token))
-                return .terminalUnavailable
-            case .linkLost:
-                continue  // asked again, with a new token, when the link is back
-            }
-        }
-        return .terminalUnavailable
-    }
-
-    static func entry(from result: EntryResult) -> CustomerEntry {
-        switch result.outcome {
-        case .entered: return .entered(String(decoding: result.digits, as: UTF8.self))
-        case .cancelledByCustomer: return .cancelledByCustomer
-        case .timedOut: return .timedOut
-        case .cancelledByHost, .refused, .aborted: return .terminalUnavailable
-        }
-    }
-
-    // MARK: - Internals
-
-    private func takeToken() -> UInt16 {
-        defer { nextToken = nextToken == UInt16.max ? 1 : nextToken + 1 }
-        return nextToken
-    }
-
-    private func waitForEnd(of request: PromptRequest) async -> PromptEnd {
-        lastSignOfLife[request.token] = .now
-        let watch = Task { [promptWatch] in
-            while !Task.isCancelled {
-                try? await Task.sleep(for: promptWatch / 3)
-                if Task.isCancelled { return }
-                await self.checkWatch(request.token)
-            }
-        }
-        defer { watch.cancel() }
-        return await withCheckedContinuation { continuation in
-            waiters[request.token] = continuation
-            Task { await self.link?.send(.prompt(request)) }
-        }
-    }
-
-    private func checkWatch(_ token: UInt16) {
-        guard linked, let last = lastSignOfLife[token], ContinuousClock.now - last > promptWatch else { return }
-        finish(token, .watchExpired)
-    }
-
-    private func cancelPrompt(_ token: UInt16) async {
-        guard waiters[token] != nil else { return }
-        await link?.send(.cancelPrompt(token: token))
-        // The pad answers with ENTRY_RESULT (cancelled by host, or digits that crossed the
-        // cancel); either ends the wait. Without a link there is nothing to wait for.
-        if !linked { finish(token, .linkLost) }
-    }
-
-    private func finish(_ token: UInt16, _ end: PromptEnd) {
-        lastSignOfLife[token] = nil
-        waiters.removeValue(forKey: token)?.resume(returning: end)
-    }
-
-    private func waitForLink(until deadline: ContinuousClock.Instant) async -> Bool {
-        if linked { return true }
-        let timeout = Task {
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            await self.releaseLinkWaiters()
-        }
-        defer { timeout.cancel() }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { linkWaiters.append($0) }
         } onCancel: {
-            Task { await self.releaseLinkWaiters() }
+            // The handler runs outside the actor: one task to get back onto it.
+            Task { await self.cancelAsk(id) }
         }
-        return linked
     }
 
-    private func releaseLinkWaiters() {
-        let waiting = linkWaiters
-        linkWaiters.removeAll()
-        for w in waiting { w.resume() }
+    /// At shutdown: ends an open prompt (waiting up to a second for its ENTRY_RESULT), then shows
+    /// the out-of-service screen. Returns once that went out, or at once when the pad is away.
+    public func shutDown() async {
+        guard !stopped else { return }
+        await withCheckedContinuation { continuation in
+            shutdownWaiters.append(continuation)
+            feed(.shutdown)
+        }
     }
 
-    private func handle(_ event: PadLink.Event, generation: Int) async {
+    // MARK: - The shell
+
+    private func cancelAsk(_ id: Int) {
+        guard let continuation = asks.removeValue(forKey: id) else { return }
+        feed(.cancelAsk(id: id))
+        continuation.resume(returning: .terminalUnavailable)  // ignored by a cancelled caller
+    }
+
+    private func timePassed() {
+        timer = nil
+        feed(.timePassed)
+    }
+
+    private var now: Duration { ContinuousClock.now - origin }
+
+    private func feed(_ event: TerminalSession.Event) {
+        for action in session.handle(event, now: now) {
+            switch action {
+            case .send(let message):
+                link?.enqueue(message)
+            case .persistToken(let token):
+                tokenStore?.save(token, terminal: terminalID)
+            case .answer(let id, let entry):
+                asks.removeValue(forKey: id)?.resume(returning: entry)
+            case .reportLinkUp(let info):
+                deviceInfo = info
+                incompatiblePad = nil
+                broadcast(.linkUp(info))
+            case .reportLinkDown:
+                break  // the link's own event says why; reported in `handle`
+            case .reportIncompatible(let info):
+                incompatiblePad = info
+                broadcast(.incompatible(info))
+            case .armTimer(let at):
+                timer?.cancel()
+                let delay = at - now
+                timer = Task { [weak self] in
+                    if delay > .zero {
+                        try? await Task.sleep(for: delay)
+                        if Task.isCancelled { return }
+                    }
+                    await self?.timePassed()
+                }
+            case .shutdownDone:
+                stopped = true
+                let waiting = shutdownWaiters
+                shutdownWaiters.removeAll()
+                for w in waiting { w.resume() }
+            }
+        }
+    }
+
+    private func handle(_ event: PadLink.Event, generation: Int) {
         guard generation == linkGeneration else { return }  // a replaced line
         switch event {
         case .linkUp(let info):
-            deviceInfo = info
-            linked = true
-            broadcast(.linkUp(info))
-            await link?.send(.showScreen(PadScreens.screen(for: currentScreen)))
-            releaseLinkWaiters()
+            feed(.linkUp(info))
         case .linkDown(let reason):
-            linked = false
-            broadcast(.linkDown(reason))
-            for token in Array(waiters.keys) { finish(token, .linkLost) }
+            let wasLinked = session.isLinked
+            feed(.linkDown)
+            if wasLinked { broadcast(.linkDown(reason)) }
         case .lineClosed:
-            linked = false
+            feed(.linkDown)
             link = nil
             broadcast(.lineClosed)
-            for token in Array(waiters.keys) { finish(token, .linkLost) }
         case .message(let message):
-            switch message {
-            case .entryResult(let result):
-                finish(result.token, .result(result))
-            case .keyEvent(let key):
-                if waiters[key.token] != nil { lastSignOfLife[key.token] = .now }
-            case .busy(let busy):
-                if waiters[busy.token] != nil { lastSignOfLife[busy.token] = .now }
-            default:
-                break
-            }
-        case .invalidMessage(let type, let sequence, _):
-            await link?.send(.errorReport(ErrorReport(code: .malformedPayload, referenceType: type, referenceSequence: sequence)))
-        case .delivered, .sendFailed, .incompatiblePad, .frameError:
+            feed(.message(message))
+        case .invalidMessage(let type, let sequence, let error):
+            feed(.invalidMessage(type: type, sequence: sequence, error: error))
+        case .incompatiblePad(let info):
+            feed(.incompatible(info))
+        case .delivered, .sendFailed, .frameError:
             break
         }
     }

@@ -22,12 +22,16 @@ public final class PaymentHandle: Sendable {
     let shared: PaymentLocked<Shared>
     /// Where till cancels and callbacks go (nil for a payment that was already over).
     let inbox: AsyncStream<PaymentExecution.Input>.Continuation?
+    /// Told of every change synchronously, on the payment's own loop, in order with what the
+    /// loop does at the terminal (so a till's stream can keep states and prompts in order).
+    let observer: PaymentObserver?
 
-    init(record: PaymentRecord, inbox: AsyncStream<PaymentExecution.Input>.Continuation?) {
+    init(record: PaymentRecord, inbox: AsyncStream<PaymentExecution.Input>.Continuation?, observer: PaymentObserver? = nil) {
         id = record.id
         reference = record.reference
         shared = PaymentLocked(Shared(record: record, ended: inbox == nil))
         self.inbox = inbox
+        self.observer = observer
     }
 
     /// The payment as it stands.
@@ -98,6 +102,7 @@ public final class PaymentHandle: Sendable {
     }
 
     func publish(_ record: PaymentRecord) {
+        observer?(record, false)
         shared.withLock { s in
             s.record = record
             for o in s.observers.values { o.yield(record) }
@@ -105,6 +110,7 @@ public final class PaymentHandle: Sendable {
     }
 
     func end(_ record: PaymentRecord) {
+        observer?(record, true)
         let (observers, waiters, replies) = shared.withLock { s in
             s.record = record
             s.ended = true
@@ -126,6 +132,9 @@ public final class PaymentHandle: Sendable {
         inbox?.finish()
     }
 }
+
+/// A synchronous observer of one payment: each record as it changes; `true` with the last one.
+public typealias PaymentObserver = @Sendable (PaymentRecord, _ ended: Bool) -> Void
 
 /// Runs one ``Checkout``: carries out its actions with the gateway, the journal, the terminal and
 /// the clock, and feeds what comes back into it as events. Holds no business rule.
@@ -152,13 +161,15 @@ struct PaymentExecution: Sendable {
     static func launch(
         checkout: Checkout, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action],
         gateway: any PaymentGateway, journal: PaymentJournal, terminal: any CustomerTerminal, clock: any PaymentClock,
-        logger: Logger, onEnd: @escaping @Sendable (PaymentRecord) -> Void
+        logger: Logger, observer: PaymentObserver? = nil, onEnd: @escaping @Sendable (PaymentRecord) -> Void
     ) -> PaymentHandle {
         let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
-        let handle = PaymentHandle(record: checkout.record, inbox: inbox)
+        let handle = PaymentHandle(record: checkout.record, inbox: inbox, observer: observer)
         let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
         Task {
+            await terminal.paymentStarted()
             let record = await execution.run(checkout, first: first, inputs: inputs, inbox: inbox, handle: handle)
+            await terminal.paymentEnded()
             handle.end(record)
             onEnd(record)
         }

@@ -41,7 +41,7 @@ public actor PaymentRunner {
     /// flight is refused.
     public func start(
         _ request: PaymentRequest, terminal: any CustomerTerminal, idempotencyKey: String? = nil,
-        id: String = UUID().uuidString.lowercased()
+        id: String = UUID().uuidString.lowercased(), observer: PaymentObserver? = nil
     ) throws(PaymentStartError) -> PaymentHandle {
         let checkout: Checkout
         do {
@@ -62,7 +62,7 @@ public actor PaymentRunner {
         case .existing(let record):
             return active[record.id] ?? PaymentHandle(record: record, inbox: nil)
         case .created:
-            return launch(checkout, terminal: terminal) { checkout, now in checkout.start(now: now) }
+            return launch(checkout, terminal: terminal, observer: observer) { checkout, now in checkout.start(now: now) }
         }
     }
 
@@ -118,13 +118,13 @@ public actor PaymentRunner {
     public var running: [PaymentHandle] { Array(active.values) }
 
     private func launch(
-        _ checkout: Checkout, terminal: any CustomerTerminal,
+        _ checkout: Checkout, terminal: any CustomerTerminal, observer: PaymentObserver? = nil,
         first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action]
     ) -> PaymentHandle {
         let id = checkout.record.id
         let handle = PaymentExecution.launch(
             checkout: checkout, first: first, gateway: gateway, journal: journal, terminal: terminal, clock: clock,
-            logger: logger
+            logger: logger, observer: observer
         ) { [weak self] _ in
             Task { await self?.ended(id) }
         }

@@ -71,6 +71,14 @@ struct AwaitedTerminal: CustomerTerminal {
         self.lookup = lookup
     }
 
+    func paymentStarted() async {
+        await lookup()?.paymentStarted()
+    }
+
+    func paymentEnded() async {
+        await lookup()?.paymentEnded()
+    }
+
     func show(_ screen: CustomerScreen) async {
         await lookup()?.show(screen)
     }

@@ -736,7 +736,10 @@ public struct Checkout: Sendable {
         let interval = (response.processCartCheckInterval ?? configuration.defaultPollInterval)
             .clamped(to: configuration.pollIntervalBounds)
         record.pollIntervalMilliseconds = Int(interval.milliseconds)
-        var actions = moveTo(.awaitingCustomer, cause: "cart \(transactionId) inserted (\(response.resultCode.code))", now: now)
+        // 10428: the customer's next step is the SMS code, and the till sees that state before
+        // the prompt (not `processing` until a wrong code).
+        let next: PaymentPhase = response.resultCode == .smsCodeRequired && record.cancelReason == nil ? .awaitingSMSCode : .awaitingCustomer
+        var actions = moveTo(next, cause: "cart \(transactionId) inserted (\(response.resultCode.code))", now: now)
         state = .checking(live)  // nothing to stop; the steps below set the state
         if let reason = record.cancelReason {
             return actions + sendCancel(reason, attempt: 1, now: now)

@@ -198,6 +198,7 @@ public struct Demo: Sendable {
         guard await pad.waitForPrompt(.smsCode, after: prompt.serial, timeout: .seconds(30)) != nil,
             let code = await smsCodes.take(timeout: .seconds(10))
         else { return }
+        post("SMS to the customer: your Netgíró payment code is \(code).")
         try? await Task.sleep(for: .milliseconds(400))
         post("customer types the SMS code and presses OK")
         pad.type(code)

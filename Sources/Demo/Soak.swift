@@ -256,7 +256,7 @@ final class SoakStatusLog: Sendable {
         let down: Bool
         switch status {
         case .linkUp: down = false
-        case .linkDown, .lineClosed: down = true
+        case .linkDown, .lineClosed, .incompatible: down = true
         }
         entries.withLock { $0.append((ContinuousClock.now, down)) }
     }

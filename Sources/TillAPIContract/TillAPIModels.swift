@@ -170,15 +170,25 @@ public struct TillPaymentEvent: Sendable, Hashable, Codable {
 public struct TillTerminal: Sendable, Hashable, Codable {
     /// The pad's serial number.
     public var id: String
-    /// `online` (link up), `offline` (known but not linked now).
+    /// `online` (link up), `offline` (known but not linked now), `incompatible` (the pad speaks
+    /// no protocol version of this host; `detail` says which).
     public var status: String
     /// The payment running on it, if any.
     public var payment: String?
     public var model: String?
     public var firmware: String?
     public var path: String?
+    /// Why the terminal cannot take payments (status `incompatible`, or a pad without the
+    /// customer-id prompt).
+    public var detail: String?
+    /// The prompts the pad announced (`customer-id`, `sms-code`, `confirm-amount`), while linked.
+    public var prompts: [String]?
 
-    public init(id: String, status: String, payment: String? = nil, model: String? = nil, firmware: String? = nil, path: String? = nil) {
+    public init(
+        id: String, status: String, payment: String? = nil, model: String? = nil, firmware: String? = nil, path: String? = nil,
+        detail: String? = nil
+    ) {
+        self.detail = detail
         self.id = id
         self.status = status
         self.payment = payment

@@ -12,6 +12,9 @@ struct DoctorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A JSON file of settings.", valueName: "PATH")) var config: String?
     @Option(name: .customLong("set"), help: ArgumentHelp("Set one key (repeatable).", valueName: "KEY=VALUE")) var settings: [String] = []
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var address: DaemonAddressOptions
+
+    struct Terminals: Decodable { var terminals: [TillTerminal] }
 
     func run() async throws {
         let configuration: Result<DaemonConfiguration, DaemonConfigurationError>
@@ -20,7 +23,14 @@ struct DoctorCommand: AsyncParsableCommand {
         } catch {
             configuration = .failure(error)
         }
-        let findings = await DoctorChecks.run(configuration: configuration)
+        var findings = await DoctorChecks.run(configuration: configuration)
+        // The running daemon's terminals (an incompatible pad shows only there); no daemon, no finding.
+        if let client = try? address.client() {
+            if let answer = try? await client.terminals(), answer.status == 200, let list = try? answer.decode(Terminals.self) {
+                findings += DoctorChecks.terminalFindings(list.terminals)
+            }
+            await client.shutdown()
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

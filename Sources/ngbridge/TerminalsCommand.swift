@@ -18,7 +18,7 @@ struct TerminalsCommand: AsyncParsableCommand {
             let list = try answer.decode(List.self).terminals
             if list.isEmpty { return "no terminals — is a pad plugged in? `ngbridge doctor` checks" }
             return list.map { t in
-                [t.id, t.status, t.model ?? "-", t.firmware ?? "-", t.path ?? "-", t.payment.map { "payment \($0)" } ?? ""]
+                [t.id, t.status, t.model ?? "-", t.firmware ?? "-", t.path ?? "-", t.payment.map { "payment \($0)" } ?? "", t.detail ?? ""]
                     .joined(separator: "  ")
             }.joined(separator: "\n")
         }

@@ -16,13 +16,13 @@ import Testing
         let terminal: PadTerminal
         let line: Task<Void, Never>
 
-        static func start(_ name: String, faults: PinpadFaults = PinpadFaults()) throws -> Rig {
+        static func start(_ name: String, faults: PinpadFaults = PinpadFaults(), tokens: (any PromptTokenStore)? = nil) throws -> Rig {
             let path = NSTemporaryDirectory() + "ngbridge-test-\(name)-\(getpid())"
             var options = PinpadSimulatorOptions(linkPath: path)
             options.faults = faults
             let pad = try PinpadSimulator(options: options)
             pad.start()
-            let terminal = PadTerminal(terminalID: "SIM-TEST", reconnectGrace: .seconds(20))
+            let terminal = PadTerminal(terminalID: "SIM-TEST", reconnectGrace: .seconds(20), tokenStore: tokens)
             let line = Task { await PadLine.keepOpen(path: path, terminal: terminal, hello: PadTerminalTests.hello, retryInterval: .milliseconds(100)) }
             return Rig(pad: pad, terminal: terminal, line: line)
         }
@@ -95,5 +95,62 @@ import Testing
         rig.pad.type("8223281")
         rig.pad.press(.ok)
         #expect(await entry == .entered("8223281"))
+    }
+
+    /// The session rules through the real shell and a simulated pad: one HELLO at link-up (h);
+    /// no SHOW_SCREEN over the next payment's open PROMPT when the previous payment's "back to
+    /// idle" comes (c); after a reboot mid-prompt the current payment's prompt, not the previous
+    /// payment's result (d); tokens kept across a restart of the terminal session (i).
+    @Test func sessionRulesHoldThroughTheShell() async throws {
+        let directory = NSTemporaryDirectory() + "ngbridge-tokens-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        let tokens = PromptTokenFile(directory: directory)
+        let rig = try Rig.start("session", tokens: tokens)
+        defer { Task { await rig.stop() } }
+        #expect(await rig.pad.waitForLink(up: true, timeout: .seconds(20)))
+        let received = { rig.pad.transcript.filter { $0.kind == .received } }
+        let hellos = received().filter { $0.text.hasPrefix("HELLO ") }
+        #expect(hellos.filter { $0.at - hellos[0].at < 200 }.count == 1, "\(hellos)")
+
+        await rig.terminal.paymentStarted()
+        await rig.terminal.show(.paid(amount: 4990))
+        await rig.terminal.paymentEnded()
+        #expect(await rig.pad.waitForScreen(containing: "Greitt", timeout: .seconds(10)))
+        await rig.terminal.paymentStarted()
+        let asking = Task { await rig.terminal.ask(CustomerPrompt(kind: .customerID, amount: 1990)) }
+        let first = try #require(await rig.pad.waitForPrompt(.customerID, timeout: .seconds(20)))
+        for _ in 0..<3 { await rig.terminal.show(.idle) }  // the previous payment's "back to idle"
+        rig.pad.reboot()
+        let second = try #require(await rig.pad.waitForPrompt(.customerID, after: first.serial, timeout: .seconds(20)))
+        #expect(second.token == first.token + 1)
+        let sinceFirstPrompt = received().drop { !$0.text.hasPrefix("PROMPT") }
+        #expect(!sinceFirstPrompt.contains { $0.text.hasPrefix("SHOW_SCREEN") }, "\(Array(sinceFirstPrompt))")
+        rig.pad.type("8223281")
+        rig.pad.press(.ok)
+        #expect(await asking.value == .entered("8223281"))
+        #expect(tokens.lastToken(terminal: "SIM-TEST") == second.token)
+
+        // A restarted daemon: a new session for the same pad goes on from the kept token.
+        rig.line.cancel()
+        #expect(await rig.pad.waitForLink(up: false, timeout: .seconds(20)))
+        let restarted = PadTerminal(terminalID: "SIM-TEST", tokenStore: tokens)
+        let line = Task { await PadLine.keepOpen(path: rig.pad.path, terminal: restarted, hello: Self.hello, retryInterval: .milliseconds(100)) }
+        defer { line.cancel() }
+        let again = Task { await restarted.ask(CustomerPrompt(kind: .customerID, amount: 1990)) }
+        let third = try #require(await rig.pad.waitForPrompt(.customerID, after: second.serial, timeout: .seconds(20)))
+        #expect(third.token == second.token + 1)
+        again.cancel()
+    }
+
+    @Test func theTokenFileNamesAnyTerminalSafely() {
+        let directory = NSTemporaryDirectory() + "ngbridge-tokenfile-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        let store = PromptTokenFile(directory: directory)
+        #expect(store.lastToken(terminal: "../etc/x") == 0)
+        store.save(65535, terminal: "../etc/x")
+        store.save(7, terminal: "NGP-0001")
+        #expect(store.lastToken(terminal: "../etc/x") == 65535)
+        #expect(store.lastToken(terminal: "NGP-0001") == 7)
+        #expect(store.path("../etc/x") == directory + "/%2E%2E%2Fetc%2Fx")
     }
 }
