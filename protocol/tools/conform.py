@@ -1101,7 +1101,9 @@ class HostConformance:
             time.sleep(0.05)
         if not self.base:
             raise RuntimeError("the Netgíró simulator did not start")
-        with open(os.path.join(self.work, "secret"), "w") as f:
+        # The daemon refuses a secret file every user may read.
+        fd = os.open(os.path.join(self.work, "secret"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write(SECRET)
 
     def start_daemon(self) -> None:
