@@ -60,7 +60,9 @@ class Guest:
             "-nic", "none",
         ]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=open(f"{w}/qemu.log", "wb"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, process_group=0)
+        # A process group of its own, but NOT a new session: a session leader would get the
+        # first pad pty it opens as its controlling terminal, and SIGHUP when that pad goes.
         deadline = time.monotonic() + timeout
         while not os.path.exists(f"{w}/qmp.sock"):
             if self.proc.poll() is not None:

@@ -449,8 +449,7 @@ wait 3600s
             [ ! -e /etc/ngbridge ] && [ ! -e /var/lib/ngbridge ]
             ! dpkg-statoverride --list /etc/ngbridge
             dpkg -i /mnt/p/{os.path.basename(self.args.deb)} >/dev/null
-            dpkg -i /mnt/p/{os.path.basename(self.args.deb)} >/dev/null   # upgrade path: same version again
-            echo reinstalled""", timeout=120)
+            echo reinstalled""", timeout=400)
         return "removed (conffile kept), purged (/etc/ngbridge, /var/lib/ngbridge gone), installed again"
 
 
