@@ -223,6 +223,9 @@ public actor DaemonTerminals: PaymentTerminals {
             do {
                 let id = try await probeSerialNumber(path: path)
                 let terminal = session(for: id, path: path)
+                // The probe said HELLO on this line moments ago: the session's own link says it
+                // again only after T_hello, so the pad sees one HELLO per interval (§6.2 step 1).
+                try? await Task.sleep(for: .milliseconds(Int(LinkTimings().helloInterval)))
                 logger.info("pad at fixed path", metadata: ["terminal": "\(id)", "path": "\(path)"])
                 let logger = self.logger
                 await PadLine.keepOpen(path: path, terminal: terminal, hello: hello, retryInterval: retryInterval) { error in

@@ -681,8 +681,13 @@ class PadConformance:
         ]
 
 
+# Scenarios whose deviations are known and still open (--known): printed as KNOWN with every
+# deviation, not counted as failures; one that passes says so, so the list only shrinks.
+KNOWN: set[str] = set()
+
+
 def print_result(sc: Scenario) -> None:
-    mark = "pass" if not sc.deviations else "FAIL"
+    mark = "pass" if not sc.deviations else ("KNOWN" if sc.name in KNOWN else "FAIL")
     print(f"{mark}  {sc.name}  ({sc.rule})", flush=True)
     for d in sc.deviations:
         print("    deviation: " + d, flush=True)
@@ -705,9 +710,13 @@ def run_scenarios(scs: list[Scenario], only: set[str] | None, before: Callable[[
         except Exception as e:  # the peer misbehaved so that the scenario could not go on
             sc.deviations.append(f"scenario aborted: {type(e).__name__}: {e}")
         print_result(sc)
-        if sc.deviations:
+        if sc.deviations and sc.name not in KNOWN:
             failed += 1
-    print(f"{ran} scenarios, {failed} with deviations, {sum(len(s.deviations) for s in scs)} deviations", flush=True)
+        elif not sc.deviations and sc.name in KNOWN:
+            print(f"    {sc.name} is listed as known but passes now: take it off --known", flush=True)
+    known = sum(1 for s in scs if s.deviations and s.name in KNOWN)
+    print(f"{ran} scenarios, {failed} with deviations, {sum(len(s.deviations) for s in scs)} deviations"
+          + (f" ({known} scenario(s) with known, open deviations)" if known else ""), flush=True)
     return 1 if failed else 0
 
 
@@ -1437,6 +1446,8 @@ def cmd_conform_host(args: list[str]) -> int:
             only = set(args[i + 1].split(",")); i += 2
         elif args[i] == "--keep":
             keep = True; i += 1
+        elif args[i] == "--known":
+            KNOWN.update(args[i + 1].split(",")); i += 2
         else:
             print(f"conform-host: unknown argument {args[i]}", file=sys.stderr)
             return 2

@@ -1482,7 +1482,7 @@ USAGE = """usage:
   ngpp.py decode --body HEX  decode one unstuffed frame body
   ngpp.py conform-pad [--ngbridge PATH] [--qemu IMAGE] [--only NAME,...]
                              a strict host against `ngbridge sim pinpad` (or the firmware in QEMU)
-  ngpp.py conform-host [--ngbridge PATH] [--only NAME,...]
+  ngpp.py conform-host [--ngbridge PATH] [--only NAME,...] [--known NAME,...]
                              a strict pad against `ngbridge run` (see conform.py)"""
 
 
