@@ -25,7 +25,8 @@ public enum Daemon {
             try? journal.close()
             throw error
         }
-        let netgiro = NetgiroClient(configuration: try configuration.netgiroClientConfiguration(), logger: logger)
+        let netgiro = NetgiroClient(
+            configuration: try configuration.netgiroClientConfiguration(), logger: logger, observer: { metrics.recordNetgiro($0) })
         var checkout = Checkout.Configuration()
         checkout.deadline = configuration.payments.deadline
         checkout.pollIntervalBounds = configuration.payments.pollMinimum ... configuration.payments.pollMaximum
@@ -50,6 +51,7 @@ public enum Daemon {
                 }
             }
         }
+        metrics.addCollector { metrics in metrics.recordLinks(await terminals.linkSnapshots()) }
         let gauge = Task {
             for await _ in await terminals.changes() {
                 metrics.recordTerminals(online: await terminals.onlineIDs().count)

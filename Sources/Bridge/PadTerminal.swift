@@ -23,6 +23,8 @@ public actor PadTerminal: CustomerTerminal {
 
     private var link: PadLink?
     private var linked = false
+    /// The counters of the lines this terminal had before the current one.
+    private var retiredStatistics = LinkStatistics()
     private var linkGeneration = 0
     private var currentScreen: CustomerScreen = .idle
     private var nextToken: UInt16 = 1
@@ -30,6 +32,9 @@ public actor PadTerminal: CustomerTerminal {
     private var lastSignOfLife: [UInt16: ContinuousClock.Instant] = [:]
     private var linkWaiters: [CheckedContinuation<Void, Never>] = []
     private var statusListeners: [AsyncStream<TerminalStatus>.Continuation] = []
+
+    /// The link layer's counters summed over every line this terminal had (for metrics).
+    public var linkStatistics: LinkStatistics { retiredStatistics.adding(link?.statistics ?? LinkStatistics()) }
 
     /// What a link status listener hears.
     public enum TerminalStatus: Sendable, Equatable {
@@ -60,6 +65,7 @@ public actor PadTerminal: CustomerTerminal {
     /// Takes a pad line into service: consumes its events until the line closes. Call `run()` on
     /// the link yourself (or use `PadLine.keepOpen`).
     public func attach(_ newLink: PadLink) {
+        if let old = link { retiredStatistics = retiredStatistics.adding(old.statistics) }
         link = newLink
         linkGeneration += 1
         let generation = linkGeneration
@@ -192,6 +198,7 @@ public actor PadTerminal: CustomerTerminal {
             for token in Array(waiters.keys) { finish(token, .linkLost) }
         case .lineClosed:
             linked = false
+            if let old = link { retiredStatistics = retiredStatistics.adding(old.statistics) }
             link = nil
             broadcast(.lineClosed)
             for token in Array(waiters.keys) { finish(token, .linkLost) }
@@ -251,5 +258,22 @@ public enum PadLine {
         } onCancel: {
             Task { await link.close() }
         }
+    }
+}
+
+extension LinkStatistics {
+    func adding(_ o: LinkStatistics) -> LinkStatistics {
+        var s = self
+        s.framesWritten += o.framesWritten
+        s.validFramesReceived += o.validFramesReceived
+        s.dataFramesDelivered += o.dataFramesDelivered
+        s.retransmissions += o.retransmissions
+        s.duplicatesDropped += o.duplicatesDropped
+        s.frameErrors += o.frameErrors
+        s.naksSent += o.naksSent
+        s.naksReceived += o.naksReceived
+        s.heartbeatsSent += o.heartbeatsSent
+        s.linkDowns += o.linkDowns
+        return s
     }
 }
