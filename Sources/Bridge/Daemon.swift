@@ -68,6 +68,7 @@ public enum Daemon {
         var apiOptions = TillAPIServer.Options(listen: configuration.api.listen, token: configuration.api.token)
         apiOptions.socketMode = configuration.api.socketMode
         apiOptions.maxBodyBytes = configuration.api.maxBodyBytes
+        apiOptions.tls = configuration.api.tls
         let apiBound = DaemonStartup.Bound()
         let api = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger).application { address in
             apiBound.set()

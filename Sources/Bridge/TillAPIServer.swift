@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
@@ -30,6 +32,8 @@ public struct TillAPIServer: Sendable {
         public var token: String?
         public var socketMode: UInt16 = 0o660
         public var maxBodyBytes: Int = 64 * 1024
+        /// TLS with client certificates (a non-loopback `listen` has it; see ``TillAPITLS``).
+        public var tls: TillAPITLS?
         /// Sent as an SSE comment while a payment's event stream is quiet, so proxies keep it open.
         public var keepAlive: Duration = .seconds(15)
 
@@ -79,8 +83,11 @@ public struct TillAPIServer: Sendable {
         let listen = options.listen
         let mode = options.socketMode
         let logger = self.logger
+        // `.tls` is declared throwing but only wraps the builder; TLS errors come per connection.
+        let server: HTTPServerBuilder = options.tls.map { try! .tls(.http1(), tlsConfiguration: $0.serverConfiguration) } ?? .http1()
         return Application(
             router: router,
+            server: server,
             configuration: .init(address: address, serverName: "ngbridge"),
             onServerRunning: { channel in
                 var bound = listen
