@@ -106,6 +106,10 @@ let package = Package(
             dependencies: [
                 "Bridge", "Simulators", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "Logging", package: "swift-log"),
+                // `demo --till-page`: the example till's page server in front of the till API.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // The libFuzzer entry and corpus replay shared by the fuzz targets.
         .target(name: "FuzzSupport"),

@@ -16,9 +16,14 @@ At the end the daemon's journal (through the till API) is compared with the simu
               never reached a final state;
   duplicated  more than one cart for one reference, or more than one ConfirmCart for one cart;
   wrong       the bridge says paid and Netgíró has no paid cart with that amount, or Netgíró has
-              a paid (or still reserved) cart and the bridge says declined/cancelled/failed;
-  unknown     allowed (the bridge could not tell — InsertCart unanswered); each is listed with
-              its reference, and the report says whether Netgíró had a cart for it.
+              a paid (or still reserved) cart and the bridge says declined/cancelled/failed —
+              except a reservation left by an InsertCart whose answer was lost, under Manual:
+              the payment is `failed` with reason insert-unanswered, and the reservation can
+              never be captured (listed as "orphan reservations");
+  unknown     allowed under Automatic only (the customer can accept a cart the bridge never
+              learnt of); each is listed with its reference, and the report says whether
+              Netgíró had a cart for it. An `unknown` under Manual counts as wrong: no money can
+              move there without the bridge's ConfirmCart.
 
 Lost, duplicated and wrong must be 0 (exit status 1 otherwise).
 
@@ -193,6 +198,9 @@ class Run:
             result["lost"] = "no final state within 120 s"
         else:
             result["state"] = final["state"]
+            result["reason"] = final.get("reason")
+            result["retryable"] = final.get("retryable")
+        result["confirmation"] = request["confirmation"]
         return result
 
     def audit(self, results):
@@ -201,7 +209,8 @@ class Run:
         for cart in ledger:
             by_ref.setdefault(cart["reference"], []).append(cart)
         report = {"attempted": len(results), "lost": [], "duplicated": [], "wrong": [], "unknown": [],
-                  "states": {}}
+                  "orphan reservations": [], "states": {},
+                  "unknown by confirmation": {"manual": 0, "automatic": 0}}
         for r in results:
             carts = by_ref.get(r["ref"], [])
             state = r.get("state")
@@ -217,10 +226,22 @@ class Run:
             if state == "paid":
                 if not any(c["state"] == "paid" and c["amount"] == r["amount"] for c in carts):
                     report["wrong"].append(f"{r['ref']}: paid here, Netgíró has {[(c['state'], c['amount']) for c in carts]}")
+            elif state == "failed" and r.get("reason") == "insert-unanswered" and r.get("confirmation") == "manual" \
+                    and not any(c["state"] == "paid" for c in carts):
+                if r.get("retryable") is not True:
+                    report["wrong"].append(f"{r['ref']}: failed (insert-unanswered) but not retryable")
+                if charged:
+                    report["orphan reservations"].append(
+                        f"{r['ref']}: Netgíró has {[(c['state'], c['amount']) for c in carts]}, never captured")
             elif state in ("declined", "cancelled", "failed") and charged:
                 report["wrong"].append(f"{r['ref']}: {state} here, Netgíró has {[(c['state'], c['amount']) for c in carts]}")
             elif state == "unknown":
-                report["unknown"].append(f"{r['ref']}: Netgíró has {[(c['state'], c['amount']) for c in carts] or 'no cart'}")
+                report["unknown by confirmation"][r["confirmation"]] += 1
+                line = f"{r['ref']} ({r['confirmation']}): Netgíró has {[(c['state'], c['amount']) for c in carts] or 'no cart'}"
+                if r["confirmation"] == "manual" and not any(c["state"] == "paid" for c in carts):
+                    report["wrong"].append(f"{line} — unknown under Manual, where no money can move without the bridge")
+                else:
+                    report["unknown"].append(line)
         return report
 
     def close(self):
@@ -273,7 +294,9 @@ def main():
         print(f"crash soak: {report['attempted']} payments, {report['kills']} kill -9 + restart, seed {args.seed}, "
               f"{report['seconds']} s")
         print("  final states: " + ", ".join(f"{k} {v}" for k, v in sorted(report["states"].items())))
-        for kind in ("lost", "duplicated", "wrong", "unknown"):
+        print("  unknown by confirmation type: "
+              + ", ".join(f"{k} {v}" for k, v in report["unknown by confirmation"].items()))
+        for kind in ("lost", "duplicated", "wrong", "unknown", "orphan reservations"):
             print(f"  {kind}: {len(report[kind])}")
             for line in report[kind]:
                 print(f"    {line}")

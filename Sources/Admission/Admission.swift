@@ -94,6 +94,9 @@ public struct Admission: Sendable {
         /// The pad is known but not linked: decide again with fresh terminals, at the latest at
         /// `until` (then the answer is a refusal).
         case waitForTerminal(String?, until: Date)
+        /// A request with the same Idempotency-Key is being started (a till's retry overtook it):
+        /// decide again once it has started or failed to — then the key's payment is in the journal.
+        case waitForSameKey(paymentID: String)
         case refuse(PaymentServiceError)
     }
 
@@ -108,6 +111,8 @@ public struct Admission: Sendable {
     public let settings: Settings
     /// Terminal → the payment running on it (or being started).
     public private(set) var busy: [String: String] = [:]
+    /// Idempotency-Key → the payment being started with it (admitted, not yet in the journal).
+    public private(set) var starting: [String: String] = [:]
     public private(set) var takingPayments = true
 
     public init(settings: Settings) {
@@ -122,6 +127,9 @@ public struct Admission: Sendable {
         guard takingPayments else { return .refuse(.shuttingDown) }
 
         // A key seen before: that payment, whatever the pads are doing now.
+        if let key = attempt.idempotencyKey, history.keyed == nil, let other = starting[key] {
+            return .waitForSameKey(paymentID: other)
+        }
         if attempt.idempotencyKey != nil, let earlier = history.keyed {
             guard Self.sameRequest(earlier.request, request, defaultConfirmation: settings.defaultConfirmation) else {
                 return .refuse(.idempotencyKeyReused)
@@ -157,12 +165,21 @@ public struct Admission: Sendable {
         if let problem = checkoutRequest.problem { return .refuse(Self.refusal(for: problem)) }
 
         busy[terminalID] = attempt.paymentID
+        if let key = attempt.idempotencyKey { starting[key] = attempt.paymentID }
         return .start(checkoutRequest)
+    }
+
+    /// The payment admitted with this id is in the journal and running.
+    public mutating func started(_ paymentID: String) {
+        starting = starting.filter { $0.value != paymentID }
     }
 
     /// The payment admitted with this id did not start (the journal refused it, or a request
     /// with the same key won the race): its terminal is free again.
-    public mutating func startFailed(_ paymentID: String) { free(paymentID) }
+    public mutating func startFailed(_ paymentID: String) {
+        started(paymentID)
+        free(paymentID)
+    }
 
     /// A payment resumed from the journal at start holds its terminal.
     public mutating func recovered(_ record: PaymentRecord) {
@@ -251,6 +268,8 @@ public struct Admission: Sendable {
     public static func refusal(for problem: PaymentRequestError) -> PaymentServiceError {
         switch problem {
         case .amountNotPositive: return .invalidRequest(field: "amount", rule: "positive", detail: problem.description)
+        case .belowMinimum(_, let minimum):
+            return .invalidRequest(field: "amount", rule: "minimum \(minimum)", detail: problem.description)
         case .emptyReference: return .invalidRequest(field: "reference", rule: "non-empty", detail: problem.description)
         case .referenceTooLong: return .invalidRequest(field: "reference", rule: "max-length 64", detail: problem.description)
         case .noTerminal: return .invalidRequest(field: "terminal", rule: "required", detail: problem.description)
@@ -267,7 +286,8 @@ public struct Admission: Sendable {
             description: record.request.description, confirmation: TillConfirmation(record.request.confirmationType),
             terminal: record.request.terminalID, createdAt: record.createdAt, updatedAt: record.updatedAt,
             transactionId: record.transactionId, invoiceNumber: record.invoiceNumber.map(String.init),
-            message: record.isFinished ? record.lastMessage : nil)
+            message: record.isFinished ? record.lastMessage : nil, reason: record.failureReason?.rawValue,
+            retryable: record.retryable)
     }
 
     /// The state the till sees: the checkout's phase, and `cancel-requested` from the moment the

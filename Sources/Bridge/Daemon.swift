@@ -10,10 +10,13 @@ import ServiceLifecycle
 
 /// `ngbridge run`: the daemon, put together from a checked ``DaemonConfiguration``.
 ///
-/// Start-up order: journal → Netgíró client → terminal sessions (hotplug or fixed path) →
+/// Start-up order: journal (its lock: one daemon per journal) → the unix socket's path (never
+/// taken from a live daemon) → Netgíró client → terminal sessions (hotplug or fixed path) →
 /// recovery of unfinished payments → till API (and the ServerCallback listener) → `READY=1`.
 /// SIGTERM/SIGINT: stop taking payments, pads show "out of service", running payments are left
 /// in the journal as they stand (resumed at the next start), listeners close, `STOPPING=1`.
+/// A start-up failure throws a ``DaemonConfigurationError`` naming its key and exit status; a
+/// failure after start-up is thrown as it is (the caller exits non-zero either way).
 public enum Daemon {
     public static func run(configuration: DaemonConfiguration, logger: Logger, metrics: TillAPIMetrics = TillAPIMetrics()) async throws {
         let notify = DaemonNotify()
@@ -30,6 +33,7 @@ public enum Daemon {
         var checkout = Checkout.Configuration()
         checkout.deadline = configuration.payments.deadline
         checkout.pollIntervalBounds = configuration.payments.pollMinimum ... configuration.payments.pollMaximum
+        checkout.retryUnansweredInsertOnce = configuration.payments.retryUnansweredInsert
         let runner = PaymentRunner(gateway: netgiro, journal: journal, configuration: checkout, logger: logger)
 
         let hostName = Array((ProcessInfo.processInfo.hostName.isEmpty ? "ngbridge" : ProcessInfo.processInfo.hostName).utf8.prefix(32))
@@ -70,7 +74,13 @@ public enum Daemon {
         apiOptions.maxBodyBytes = configuration.api.maxBodyBytes
         apiOptions.tls = configuration.api.tls
         let apiBound = DaemonStartup.Bound()
-        let api = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger).application { address in
+        var server = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger)
+        // Refunds go to Netgíró's partner API beside the v1 base URL (docs/netgiro-refund.md).
+        let partner = netgiroPartnerBaseURL(checkoutBaseURL: configuration.netgiro.baseURL).map {
+            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger)
+        }
+        if let partner { server.refunds = RefundService(journal: journal, partner: partner, payments: service, logger: logger) }
+        let api = server.application { address in
             apiBound.set()
             notify.ready(status: "till API on \(address)")
             logger.info("ready", metadata: ["listen": "\(address)"])
@@ -102,6 +112,7 @@ public enum Daemon {
         gauge.cancel()
         await terminals.closeAll()
         try? await netgiro.shutdown()
+        await partner?.shutdown()
         try? journal.close()
         // A failure is the caller's to report (one line, and a non-zero exit status, so that
         // `Restart=on-failure` sees it); a start-up failure names its key.

@@ -69,6 +69,8 @@ public struct DaemonConfiguration: Sendable {
         public var pollMaximum: Duration
         /// How long a pad may be away (unplugged, rebooting) before its prompt gives up.
         public var reconnectGrace: Duration
+        /// Manual / ServerCallback: after an InsertCart without an answer, one fresh cart at once.
+        public var retryUnansweredInsert = false
     }
 
     public var netgiro: Netgiro
@@ -160,6 +162,7 @@ public struct DaemonConfiguration: Sendable {
         Key(name: "payment.confirmation", meaning: "manual | automatic | server-callback when the till names none", defaultValue: "manual"),
         Key(name: "payment.entry-timeout", meaning: "seconds the customer has for one entry on the pad", defaultValue: "60"),
         Key(name: "payment.deadline", meaning: "seconds a payment may take from start to outcome", defaultValue: "300"),
+        Key(name: "payment.retry-unanswered-insert", meaning: "true to try one fresh cart after an InsertCart without an answer (manual, server-callback)", defaultValue: "false"),
         Key(name: "payment.poll-min-ms", meaning: "lower bound on the CheckCart interval", defaultValue: "500"),
         Key(name: "payment.poll-max-ms", meaning: "upper bound on the CheckCart interval", defaultValue: "5000"),
         Key(name: "terminal.reconnect-grace", meaning: "seconds a pad may be away mid-prompt before the prompt gives up", defaultValue: "30"),
@@ -400,7 +403,8 @@ public struct DaemonConfiguration: Sendable {
             entryTimeout: try r.seconds("payment.entry-timeout", range: 5...600),
             deadline: try r.seconds("payment.deadline", range: 30...3600),
             pollMinimum: .milliseconds(pollMin), pollMaximum: .milliseconds(pollMax),
-            reconnectGrace: try r.seconds("terminal.reconnect-grace", range: 1...600))
+            reconnectGrace: try r.seconds("terminal.reconnect-grace", range: 1...600),
+            retryUnansweredInsert: try r.bool("payment.retry-unanswered-insert"))
 
         let journalPath = try r.required("journal.path")
         guard journalPath.hasPrefix("/") || journalPath == ":memory:" else {

@@ -108,6 +108,9 @@ public actor DaemonPaymentService: PaymentService {
                 // The pad is known but away (line noise, a replug): look again shortly; the core
                 // answers terminal-offline once its grace is over.
                 do { try await Task.sleep(for: .milliseconds(50)) } catch { throw .shuttingDown }
+            case .waitForSameKey:
+                // The same key's first request is being journaled (one write): look again then.
+                do { try await Task.sleep(for: .milliseconds(5)) } catch { throw .shuttingDown }
             }
         }
         guard let pad = await terminals.terminal(checkoutRequest.terminalID) else {  // gone since the core looked
@@ -140,6 +143,7 @@ public actor DaemonPaymentService: PaymentService {
             admission.startFailed(id)
             return PaymentStart(payment: Admission.view(handle.record), replayed: true)
         }
+        admission.started(id)
         follow(handle)
         return PaymentStart(payment: Admission.view(handle.record), replayed: false)
     }

@@ -14,6 +14,9 @@ public final class PaymentHandle: Sendable {
         var observers: [UUID: AsyncStream<PaymentRecord>.Continuation] = [:]
         var waiters: [CheckedContinuation<PaymentRecord, Never>] = []
         var ended = false
+        /// ServerCallbacks waiting for the checkout's answer, by the id the checkout sees.
+        var callbackReplies: [Int: CheckedContinuation<Bool, Never>] = [:]
+        var nextCallbackID = 1
     }
 
     let shared: PaymentLocked<Shared>
@@ -52,6 +55,30 @@ public final class PaymentHandle: Sendable {
         inbox?.yield(.tillCancel)
     }
 
+    /// Hands a verified ServerCallback for this payment's cart to its checkout and waits for the
+    /// checkout's answer: true (answer 200, which makes the sale) or false (refuse it, so that
+    /// Netgíró cancels the cart). A payment that has ended, or ends before answering, refuses.
+    func answerCallback(_ response: CartResponse) async -> Bool {
+        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let handed = shared.withLock { s -> Bool in
+                guard !s.ended, let inbox else { return false }
+                let id = s.nextCallbackID
+                s.nextCallbackID += 1
+                s.callbackReplies[id] = c
+                if case .terminated = inbox.yield(.callback(response, id: id)) {
+                    s.callbackReplies[id] = nil
+                    return false
+                }
+                return true
+            }
+            if !handed { c.resume(returning: false) }
+        }
+    }
+
+    func callbackAnswered(_ id: Int, accept: Bool) {
+        shared.withLock { $0.callbackReplies.removeValue(forKey: id) }?.resume(returning: accept)
+    }
+
     /// Waits for the final state. A payment stopped because its journal failed ends in whatever
     /// state was last recorded (not final): check ``PaymentRecord/isFinished``.
     public func finalRecord() async -> PaymentRecord {
@@ -78,15 +105,19 @@ public final class PaymentHandle: Sendable {
     }
 
     func end(_ record: PaymentRecord) {
-        let (observers, waiters) = shared.withLock { s -> ([AsyncStream<PaymentRecord>.Continuation], [CheckedContinuation<PaymentRecord, Never>]) in
+        let (observers, waiters, replies) = shared.withLock { s in
             s.record = record
             s.ended = true
             let o = Array(s.observers.values)
             let w = s.waiters
+            let r = Array(s.callbackReplies.values)
             s.observers.removeAll()
             s.waiters.removeAll()
-            return (o, w)
+            s.callbackReplies.removeAll()
+            return (o, w, r)
         }
+        // Callbacks the ended payment never answered: refused (the payment no longer holds a cart).
+        for r in replies { r.resume(returning: false) }
         for o in observers {
             o.yield(record)
             o.finish()
@@ -106,7 +137,8 @@ struct PaymentExecution: Sendable {
         case cancelled(Result<CartResponse, NetgiroClientError>)
         case entry(CustomerEntry, prompt: Int)
         case timer(Checkout.TimerKind, id: Int)
-        case callback(CartResponse)
+        /// A ServerCallback; the checkout's answer goes to ``PaymentHandle/callbackAnswered(_:accept:)``.
+        case callback(CartResponse, id: Int)
         case tillCancel
     }
 
@@ -167,7 +199,7 @@ struct PaymentExecution: Sendable {
                 loop.promptID = nil
                 actions = checkout.customerEntered(entry, prompt: prompt, now: now)
             case .timer(let kind, let id): actions = checkout.timerFired(kind, id: id, now: now)
-            case .callback(let response): actions = checkout.callbackReceived(response, now: now)
+            case .callback(let response, let id): actions = checkout.callbackReceived(response, id: id, now: now)
             case .tillCancel: actions = checkout.tillCancelled(now: now)
             }
         }
@@ -252,8 +284,12 @@ struct PaymentExecution: Sendable {
                     try? await clock.sleep(for: after)
                     await terminal.show(.idle)
                 }
+            case .answerCallback(let id, let accept):
+                handle.callbackAnswered(id, accept: accept)
             case .log(let line):
                 logger.info("\(line)")
+            case .impossibleEvent(let what):
+                logger.error("checkout ignored an impossible event (a bug — please report it): \(what)")
             }
         }
         return true

@@ -95,18 +95,23 @@ public actor PaymentRunner {
         return true
     }
 
-    /// Passes a verified ServerCallback to the payment whose cart it names. Returns false (and the
-    /// callback is ignored) when no running payment has that cart.
-    @discardableResult
-    public func callbackReceived(_ response: CartResponse) -> Bool {
-        guard let transactionId = response.paymentInfo?.transactionId?.lowercased(),
-            let handle = active.values.first(where: { $0.record.transactionId?.lowercased() == transactionId })
-        else {
-            logger.info("ServerCallback for an unknown or finished cart ignored")
+    /// Passes a verified ServerCallback to the payment whose cart it names and returns that
+    /// payment's checkout's answer: true to answer 200 (which makes the sale), false to refuse so
+    /// that Netgíró cancels the cart. A callback for a cart no running payment holds — an orphan
+    /// left by an InsertCart whose answer was lost — is refused: it is never paid. A payment whose
+    /// InsertCart is still in flight is asked too (matched by reference): the callback can overtake
+    /// InsertCart's answer, and the checkout holds it until then.
+    public func callbackReceived(_ response: CartResponse) async -> Bool {
+        let named = response.paymentInfo?.transactionId?.lowercased()
+        let reference = response.paymentInfo?.referenceNumber
+        let handle =
+            active.values.first { named != nil && $0.record.transactionId?.lowercased() == named }
+            ?? active.values.first { reference != nil && $0.record.phase == .inserting && $0.reference == reference }
+        guard let handle else {
+            logger.info("ServerCallback for a cart no running payment holds: refused, so Netgíró cancels it")
             return false
         }
-        handle.inbox?.yield(.callback(response))
-        return true
+        return await handle.answerCallback(response)
     }
 
     /// Payments running now.

@@ -70,11 +70,12 @@ public final class TillAPIClient: Sendable {
     }
 
     /// The Idempotency-Key `ngbridge pay` sends when none is given: the same for the same sale
-    /// (reference, amount, attempt), so running the command again after a timeout or a lost
-    /// connection joins the payment it started instead of starting a second one. Visible ASCII:
-    /// the reference percent-encoded, shortened with a hash of it when it would not fit.
-    public static func derivedIdempotencyKey(reference: String, amount: Int, attempt: Int = 1) -> String {
-        let prefix = "ngbridge-pay:\(amount):\(attempt):"
+    /// (reference, amount, attempt, deliberate repeat or not), so running the command again after
+    /// a timeout or a lost connection joins the payment it started instead of starting a second
+    /// one. Visible ASCII: the reference percent-encoded, shortened with a hash of it when it
+    /// would not fit.
+    public static func derivedIdempotencyKey(reference: String, amount: Int, attempt: Int = 1, repeat: Bool = false) -> String {
+        let prefix = "ngbridge-pay:\(amount):\(attempt):" + (`repeat` ? "repeat:" : "")
         let plain = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
         let escaped = reference.addingPercentEncoding(withAllowedCharacters: plain) ?? ""
         if prefix.utf8.count + escaped.utf8.count <= 255 { return prefix + escaped }

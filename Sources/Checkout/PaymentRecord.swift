@@ -59,8 +59,13 @@ public struct PaymentRequest: Sendable, Hashable, Codable {
     }
 
     /// Why the request cannot be run, in words for the till; nil when it can.
+    /// Netgíró's smallest amount, whole ISK: InsertCart answers 10305 below it. Refused up front so
+    /// that no customer is asked for a payment Netgíró will refuse.
+    public static let minimumAmount = 100
+
     public var problem: PaymentRequestError? {
         if amount <= 0 { return .amountNotPositive(amount) }
+        if amount < Self.minimumAmount { return .belowMinimum(amount, minimum: Self.minimumAmount) }
         if reference.trimmingCharacters(in: .whitespaces).isEmpty { return .emptyReference }
         if reference.count > 64 { return .referenceTooLong(reference.count) }
         if terminalID.isEmpty { return .noTerminal }
@@ -74,6 +79,7 @@ public struct PaymentRequest: Sendable, Hashable, Codable {
 
 public enum PaymentRequestError: Error, Sendable, Hashable, CustomStringConvertible {
     case amountNotPositive(Int)
+    case belowMinimum(Int, minimum: Int)
     case emptyReference
     case referenceTooLong(Int)
     case noTerminal
@@ -83,6 +89,8 @@ public enum PaymentRequestError: Error, Sendable, Hashable, CustomStringConverti
     public var description: String {
         switch self {
         case .amountNotPositive(let a): return "the amount must be a whole number of krónur above 0 (got \(a))"
+        case .belowMinimum(let a, let minimum):
+            return "the amount \(a) ISK is below Netgíró's minimum of \(minimum) ISK — take it another way or raise the amount"
         case .emptyReference: return "the payment has no reference — send the till's sale reference"
         case .referenceTooLong(let n): return "the reference is \(n) characters long; use at most 64"
         case .noTerminal: return "no terminal was named for the payment — name the PIN pad that should take it"
@@ -114,9 +122,12 @@ public enum PaymentPhase: String, Sendable, Hashable, Codable, CaseIterable {
     case paid
     case declined
     case cancelled
-    /// Nothing happened at Netgíró (not sent, or refused before a cart existed).
+    /// No money moved and none can: not sent, refused before a cart existed, or (Manual,
+    /// ServerCallback) an InsertCart without an answer — see ``PaymentFailureReason``. The till may
+    /// start the sale again at once.
     case failed
-    /// The bridge cannot tell whether money moved (InsertCart sent, no answer): staff must check
+    /// The bridge cannot tell whether money moved — only where it could have (Automatic
+    /// confirmation, or after the bridge's own ConfirmCart or callback answer): staff must check
     /// Netgíró for the reference.
     case unknown
 
@@ -128,6 +139,21 @@ public enum PaymentPhase: String, Sendable, Hashable, Codable, CaseIterable {
     }
 
     public static let finalPhases: [PaymentPhase] = allCases.filter(\.isFinal)
+}
+
+/// Why a payment ended `failed`, as the till API names it.
+public enum PaymentFailureReason: String, Sendable, Hashable, Codable {
+    /// InsertCart was sent and no usable answer came (or the bridge stopped while it was in
+    /// flight). Under Manual and ServerCallback confirmation no money can move on that cart: the
+    /// bridge never learnt its TransactionId, so it can neither capture it (ConfirmCart) nor
+    /// accept its callback. The customer may see a reservation that expires.
+    case insertUnanswered = "insert-unanswered"
+    /// InsertCart never reached Netgíró.
+    case insertNotSent = "insert-not-sent"
+    /// Netgíró refused InsertCart with a code that is no decline (400, 500, …): no cart exists.
+    case insertRefused = "insert-refused"
+    /// The PIN pad was unavailable before a cart existed.
+    case terminalUnavailable = "terminal-unavailable"
 }
 
 /// Why a cart is being cancelled.
@@ -176,6 +202,12 @@ public struct PaymentRecord: Sendable, Hashable, Codable {
     public var cancelReason: CancelReason?
     /// Poll interval from InsertCart, bounded, in milliseconds.
     public var pollIntervalMilliseconds: Int?
+    /// Why the payment failed (phase `failed`).
+    public var failureReason: PaymentFailureReason?
+    /// The bridge gave Netgíró its go-ahead for the cart: a capturing ConfirmCart (Manual) or a
+    /// callback answered 200 (ServerCallback). Until then, under those two types, no money can
+    /// have moved.
+    public var goAheadGiven: Bool?
     public var createdAt: Date
     public var deadline: Date
     public var updatedAt: Date
@@ -193,6 +225,20 @@ public struct PaymentRecord: Sendable, Hashable, Codable {
     public var amount: Int { request.amount }
     public var reference: String { request.reference }
     public var isFinished: Bool { phase.isFinal }
+
+    /// Whether money can have moved on the payment's cart without the bridge knowing the
+    /// outcome. Automatic: yes, once InsertCart went out (the customer's acceptance is the sale).
+    /// Manual and ServerCallback: only after the bridge's own go-ahead (``goAheadGiven``).
+    public var moneyCanHaveMoved: Bool {
+        switch request.confirmationType {
+        case .automatic: return true
+        case .manual, .serverCallback: return goAheadGiven == true
+        }
+    }
+
+    /// A final payment the till may simply start again: `failed` (nothing moved, nothing can).
+    /// Nil while the payment runs.
+    public var retryable: Bool? { phase.isFinal ? phase == .failed : nil }
 
     /// The outcome as the till sees it (nil until final).
     public var outcome: PaymentOutcome? {
@@ -212,6 +258,9 @@ public struct PaymentOutcome: Sendable, Hashable, Codable {
     public var createdAt: Date
     public var finishedAt: Date?
     public var lastMessage: String?
+    public var failureReason: PaymentFailureReason?
+    /// True for `failed`: the till may start the sale again at once.
+    public var retryable: Bool
 
     public init(record: PaymentRecord) {
         paymentID = record.id
@@ -223,6 +272,8 @@ public struct PaymentOutcome: Sendable, Hashable, Codable {
         createdAt = record.createdAt
         finishedAt = record.finishedAt
         lastMessage = record.lastMessage
+        failureReason = record.failureReason
+        retryable = record.retryable ?? false
     }
 }
 

@@ -40,7 +40,14 @@ public struct Soak: Sendable {
             captures.withLock { $0[id, default: 0] += 1 }
         }
         let netgiro = try await NetgiroSimulator.start(simOptions)
-        let callbacks = try? await NetgiroCallbackReceiver.start(logger: logger)
+        // ServerCallback POSTs are answered as the daemon's listener answers them: by the
+        // payment's checkout (200 only for a cart a running payment holds; an orphan is refused
+        // and Netgíró cancels it). The runner exists only below, so it is reached through a box.
+        let runnerBox = Mutex<PaymentRunner?>(nil)
+        let callbacks = try? await NetgiroCallbackReceiver.start(logger: logger, decide: { cart in
+            guard let runner = runnerBox.withLock({ $0 }) else { return false }
+            return await runner.callbackReceived(cart)
+        })
 
         // The pad, simulated, with faults on what it writes.
         let padPath = work + "/pinpad0"
@@ -72,6 +79,7 @@ public struct Soak: Sendable {
         checkoutConfiguration.deadline = options.paymentDeadline
         checkoutConfiguration.outcomeDisplay = .milliseconds(200)
         let runner = PaymentRunner(gateway: client, journal: journal, configuration: checkoutConfiguration, logger: logger)
+        runnerBox.withLock { $0 = runner }
 
         var random = SoakRandom(seed: options.seed)
         let unplugAt = Set(Self.choose(min(options.unplugs, options.payments), of: options.payments, random: &random))

@@ -1,5 +1,6 @@
 import Checkout
 import Foundation
+import NetgiroAPI
 import Simulators
 
 /// What a soak run found: the payments' outcomes as the journal has them, and the audit of the
@@ -27,6 +28,13 @@ public struct SoakReport: Sendable, Codable {
     /// The journal says paid, the ledger does not.
     public var phantomPaid = 0
     public var unknownWithoutReference = 0
+    /// `unknown` payments by confirmation type (`manual`, `automatic`, `server-callback`).
+    public var unknownByConfirmation: [String: Int] = [:]
+    /// Payments by confirmation type.
+    public var paymentsByConfirmation: [String: Int] = [:]
+    /// `unknown` under Manual or ServerCallback before the bridge gave its go-ahead (ConfirmCart
+    /// capture, callback answered 200): no money can have moved, so it must be `failed` instead.
+    public var unknownWhereNothingCanMove = 0
     /// Every `unknown` payment's reference, for staff to look up at Netgíró.
     public var unknownReferences: [String] = []
     public var ledgerCarts = 0
@@ -44,7 +52,8 @@ public struct SoakReport: Sendable, Codable {
 
     public var mustBeZero: [(String, Int)] {
         [("lost", lost), ("duplicated", duplicated), ("wrong amount", wrongAmount), ("paid in the journal only", phantomPaid),
-         ("unknown without reference", unknownWithoutReference), ("unfinished", unfinished)]
+         ("unknown without reference", unknownWithoutReference),
+         ("unknown where no money can move", unknownWhereNothingCanMove), ("unfinished", unfinished)]
     }
 
     public var passed: Bool { mustBeZero.allSatisfy { $0.1 == 0 } }
@@ -56,7 +65,12 @@ public struct SoakReport: Sendable, Codable {
         ledgerPaid = ledger.filter { $0.state == "paid" }.count
         let cartsByReference = Dictionary(grouping: ledger, by: \.reference)
         let references = Set(records.map(\.reference))
+        for type in [ConfirmationType.manual, .automatic, .serverCallback] {
+            unknownByConfirmation[Self.name(type)] = 0
+            paymentsByConfirmation[Self.name(type)] = 0
+        }
         for record in records {
+            paymentsByConfirmation[Self.name(record.request.confirmationType), default: 0] += 1
             switch record.phase {
             case .paid: paid += 1
             case .declined: declined += 1
@@ -64,6 +78,8 @@ public struct SoakReport: Sendable, Codable {
             case .failed: failed += 1
             case .unknown:
                 unknown += 1
+                unknownByConfirmation[Self.name(record.request.confirmationType), default: 0] += 1
+                if !record.moneyCanHaveMoved { unknownWhereNothingCanMove += 1 }
                 if record.reference.isEmpty { unknownWithoutReference += 1 } else { unknownReferences.append(record.reference) }
             default: unfinished += 1
             }
@@ -82,11 +98,22 @@ public struct SoakReport: Sendable, Codable {
         duplicated += captures.values.filter { $0 > 1 }.map { $0 - 1 }.reduce(0, +)
     }
 
+    static func name(_ type: ConfirmationType) -> String {
+        switch type {
+        case .manual: return "manual"
+        case .automatic: return "automatic"
+        case .serverCallback: return "server-callback"
+        }
+    }
+
     public func text() -> String {
         var lines: [String] = []
         lines.append("soak: \(attempted) payments in \(String(format: "%.1f", seconds)) s")
         lines.append("  paid \(paid), declined \(declined), cancelled \(cancelled), failed \(failed), unknown \(unknown)"
             + (unfinished > 0 ? ", unfinished \(unfinished)" : ""))
+        lines.append("  unknown by confirmation type: " + ["manual", "automatic", "server-callback"].map {
+            "\($0) \(unknownByConfirmation[$0] ?? 0) of \(paymentsByConfirmation[$0] ?? 0)"
+        }.joined(separator: ", "))
         lines.append("  Netgíró ledger: \(ledgerCarts) carts, \(ledgerPaid) paid")
         lines.append("  " + mustBeZero.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
         if !unknownReferences.isEmpty {

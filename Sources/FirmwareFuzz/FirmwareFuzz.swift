@@ -68,7 +68,15 @@ struct FirmwareHarness {
         switch event {
         case .received(let bytes):
             for case .frame(let frame) in toPad.feed(bytes) where frame.type == MessageType.prompt.rawValue {
-                guard case .prompt(let request)? = try? Message.decode(type: frame.type, payload: frame.payload) else { continue }
+                guard case .prompt(let request)? = try? Message.decode(type: frame.type, payload: frame.payload) else {
+                    // A malformed PROMPT whose token (non-zero) and prompt id can be read is
+                    // refused with one ENTRY_RESULT (PROTOCOL.md 1.1 §5.4).
+                    let p = frame.payload
+                    if p.count >= 3, case let token = UInt16(p[0]) | UInt16(p[1]) << 8, token != 0 {
+                        refusablesSent[token, default: 0] += 1
+                    }
+                    continue
+                }
                 let refusable = request.token == 0 || PadPromptTable.spec(request.prompt) == nil
                     || !(request.timeoutSeconds == 0 || PadPromptTable.timeoutRange.contains(request.timeoutSeconds))
                 if refusable { refusablesSent[request.token, default: 0] += 1 }

@@ -19,7 +19,7 @@ import Musl
 /// Personal data: a ``PaymentRecord`` holds the customer identifier only masked, and SMS codes
 /// never reach it; nothing else the journal stores comes from the customer.
 public final class PaymentJournal: Sendable {
-    private let db: DatabaseQueue
+    let db: DatabaseQueue
     public let path: String
 
     /// Opens (creating if needed) the journal at `path`. A new journal file is created mode 0600
@@ -83,6 +83,7 @@ public final class PaymentJournal: Sendable {
         m.registerMigration("v2-reference-index") { db in
             try db.create(index: "payment_reference", on: "payment", columns: ["reference"])
         }
+        m.registerMigration("v2-refunds") { db in try Self.createRefundTable(db) }
         return m
     }
 

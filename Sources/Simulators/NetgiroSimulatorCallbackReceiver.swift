@@ -37,11 +37,15 @@ public final class NetgiroCallbackReceiver: Sendable {
     public var callbacks: [Received] { receivedBox.withLock { $0 } }
 
     /// Starts listening on `host:port` (0: a free port).
-    /// - Parameter answer: the HTTP status to answer callback number n (0-based) with.
+    /// - Parameters:
+    ///   - answer: the HTTP status to answer callback number n (0-based) with.
+    ///   - decide: when given, a valid callback (not a cancel notice) is answered 200 only when
+    ///     this says so, 404 otherwise — as the bridge's listener answers (`PaymentRunner.callbackReceived`).
     public static func start(
         secret: NetgiroSecret = .publicSandbox, host: String = "127.0.0.1", port: Int = 0,
         logger: Logger = Logger(label: "netgiro.callback-receiver"),
-        answer: @escaping @Sendable (Int) -> Int = { _ in 200 }
+        answer: @escaping @Sendable (Int) -> Int = { _ in 200 },
+        decide: (@Sendable (CartResponse) async -> Bool)? = nil
     ) async throws -> NetgiroCallbackReceiver {
         let box = LockedBox<[Received]>([])
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
@@ -57,7 +61,10 @@ public final class NetgiroCallbackReceiver: Sendable {
                 list.append(Received(url: url, verification: verification))
                 return list.count - 1
             }
-            guard case .valid = verification else { return Response(status: .unauthorized) }
+            guard case .valid(let cart) = verification else { return Response(status: .unauthorized) }
+            if let decide, request.uri.path.hasSuffix("/netgiro/callback") {
+                return Response(status: await decide(cart) ? .ok : .notFound)
+            }
             return Response(status: .init(code: answer(index)))
         }
         let (portStream, continuation) = AsyncStream.makeStream(of: Int.self)

@@ -99,11 +99,18 @@ public struct TillPayment: Sendable, Hashable, Codable {
     public var invoiceNumber: String?
     /// Why it ended as it did, in words for a person (never personal data).
     public var message: String?
+    /// Why it failed, for a program (`failed` only): `insert-unanswered`, `insert-not-sent`,
+    /// `insert-refused`, `terminal-unavailable`.
+    public var reason: String?
+    /// Once final: true when the till may simply start the sale again (`failed`: no money moved
+    /// and none can); false otherwise (`unknown` needs a person to check Netgíró first).
+    public var retryable: Bool?
 
     public init(
         id: String, state: TillPaymentState, amount: Int, reference: String, description: String? = nil,
         confirmation: TillConfirmation, terminal: String, createdAt: Date, updatedAt: Date,
-        transactionId: String? = nil, invoiceNumber: String? = nil, message: String? = nil
+        transactionId: String? = nil, invoiceNumber: String? = nil, message: String? = nil, reason: String? = nil,
+        retryable: Bool? = nil
     ) {
         self.id = id
         self.state = state
@@ -118,6 +125,8 @@ public struct TillPayment: Sendable, Hashable, Codable {
         self.transactionId = transactionId
         self.invoiceNumber = invoiceNumber
         self.message = message
+        self.reason = reason
+        self.retryable = retryable
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Bridge
 import Foundation
 import Logging
 import NetgiroAPI
@@ -199,20 +200,30 @@ struct NetgiroCancelCart: AsyncParsableCommand {
 struct NetgiroPay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pay",
-        abstract: "Take one cart through the whole flow: insert, poll, SMS code, confirm, or cancel.",
-        discussion: "Asks for the SMS payment code on standard input when Netgíró wants it (10428).")
+        abstract: "Take one cart through the whole flow with the bridge's checkout: insert, poll, SMS code, confirm, or cancel.",
+        discussion: """
+            The same checkout as the daemon drives the cart (by Netgíró's result codes, CheckCart at \
+            Netgíró's interval); only its journal is thrown away at the end. Asks for the SMS payment \
+            code on standard input when Netgíró wants it (10428). Exit status 0 when paid, 2 otherwise.
+            """)
     @OptionGroup var connection: NetgiroConnectionOptions
     @OptionGroup var cart: CartOptions
     @Option(help: "Cancel the cart after this many seconds.") var giveUpAfter = 120
 
     func run() async throws {
-        let request = cart.request
+        let options = cart
+        let payment = CommandLinePayment.Cart(
+            amount: options.amount, reference: options.reference, customerID: options.customerId,
+            confirmationType: options.confirmationType.value, description: options.description,
+            callbackURL: options.callbackUrl, callbackCancelURL: options.callbackCancelUrl)
+        print("InsertCart \(options.request)")
         let outcome = try await NetgiroOutput.withClient(connection) { client in
-            try await NetgiroWalkthrough(client: client, giveUpAfter: .seconds(giveUpAfter)).run(
-                request,
+            try await CommandLinePayment.run(
+                payment, gateway: client, giveUpAfter: .seconds(giveUpAfter),
                 smsCode: {
                     print("SMS payment code: ", terminator: "")
                     fflush(nil)
+                    // Blocks this task's thread while the person types: a one-payment command.
                     return readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces)
                 },
                 report: { line in
@@ -221,7 +232,7 @@ struct NetgiroPay: AsyncParsableCommand {
                 })
         }
         print(outcome)
-        if case .paid = outcome { return }
+        if outcome.isPaid { return }
         throw ExitCode(2)
     }
 }

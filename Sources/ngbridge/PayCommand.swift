@@ -25,6 +25,8 @@ struct PayCommand: AsyncParsableCommand {
     var idempotencyKey: String?
     @Option(help: "Which try at this sale: running the command again joins the payment it started; after a decline or cancel, --attempt 2 starts a new one.")
     var attempt: Int = 1
+    @Flag(name: .customLong("repeat"), help: "Charge a reference that was paid (or ended unknown) again, on purpose.")
+    var repeatPaid = false
     @Flag(help: "Print each event as a JSON line.") var json = false
     @OptionGroup var address: DaemonAddressOptions
 
@@ -36,14 +38,23 @@ struct PayCommand: AsyncParsableCommand {
 
     func run() async throws {
         let request = TillPaymentRequest(
-            amount: amount, reference: reference, description: description, confirmation: confirmation, terminal: terminal)
+            amount: amount, reference: reference, description: description, confirmation: confirmation, terminal: terminal,
+            repeat: repeatPaid ? true : nil)
         let json = self.json
         let (attempt, reference, amount) = (self.attempt, self.reference, self.amount)
         // The same sale gives the same key: a re-run joins the payment a timed-out run started.
-        let key = idempotencyKey ?? TillAPIClient.derivedIdempotencyKey(reference: reference, amount: amount, attempt: attempt)
+        let key = idempotencyKey ?? TillAPIClient.derivedIdempotencyKey(reference: reference, amount: amount, attempt: attempt, repeat: repeatPaid)
         let outcome: TillPayment? = try await callDaemon(address) { client in
             let answer = try await client.startPayment(request, idempotencyKey: key)
             if let problem = answer.problem {
+                switch problem.kind {
+                case "idempotency-key-reused" where idempotencyKey == nil:
+                    FileHandle.standardError.write(Data(
+                        "attempt \(attempt) of this sale was started with other details (terminal, confirmation or description); --attempt \(attempt + 1) starts a new payment\n".utf8))
+                case "reference-in-use" where problem.payment?.final == true:
+                    FileHandle.standardError.write(Data("to charge the reference again on purpose: ngbridge pay … --repeat\n".utf8))
+                default: break
+                }
                 throw TillAPIClientError.refused(status: answer.status, problem: problem)
             }
             let payment = try answer.decode(TillPayment.self)

@@ -90,6 +90,22 @@ import Testing
         #expect(admission.admit(Self.attempt(named, key: "k"), terminals: terminals, history: .init(keyed: earlier), now: Self.t0) == .replay(earlier))
     }
 
+    /// A till's retry that overtakes its first request (not yet in the journal) waits for it
+    /// and then gets its payment — not "terminal busy".
+    @Test func aRetryOvertakingItsFirstRequestWaitsForItsPayment() {
+        var admission = Admission(settings: Self.settings)
+        guard case .start = admission.admit(Self.attempt(Self.coffeeAndBun, key: "k", id: "p-1"), terminals: Self.onePad, history: .init(), now: Self.t0) else {
+            Issue.record("not admitted")
+            return
+        }
+        let retry = Self.attempt(Self.coffeeAndBun, key: "k", id: "p-2")
+        #expect(admission.admit(retry, terminals: Self.onePad, history: .init(), now: Self.t0) == .waitForSameKey(paymentID: "p-1"))
+        admission.started("p-1")
+        let journaled = Self.record(Self.coffeeAndBun, id: "p-1", phase: .created)
+        #expect(admission.admit(retry, terminals: Self.onePad, history: .init(keyed: journaled), now: Self.t0) == .replay(journaled))
+        #expect(admission.starting.isEmpty && admission.busy == ["PAD-1": "p-1"])
+    }
+
     // MARK: Terminal choice and busy table
 
     @Test func theOnlyPadAwayGetsTheSameRetryableAnswerNamedOrNot() {

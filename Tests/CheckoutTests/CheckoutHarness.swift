@@ -94,7 +94,7 @@ struct CheckoutHarness {
     enum Event {
         case completion(Completion)
         case entry(CustomerEntry, prompt: Int)
-        case callback(CartResponse)
+        case callback(CartResponse, id: Int)
         case tillCancel
     }
 
@@ -123,6 +123,15 @@ struct CheckoutHarness {
     // What happened.
     var persisted: [PaymentTransition] = []
     var calls: [Checkout.NetgiroRequest] = []
+    /// When each call went out (virtual time).
+    var callTimes: [Date] = []
+    /// The checkout's answers to callbacks, in order (true: 200).
+    var callbackAnswers: [Bool] = []
+    /// Callbacks handed to the checkout and not answered yet, by id.
+    var awaitingAnswer: [Int: NetgiroSimulatorCore.Callback] = [:]
+    var nextCallbackID = 1
+    /// Impossible events the checkout reported.
+    var impossibleEvents: [String] = []
     var screens: [CustomerScreen] = []
     var prompts: [CustomerPrompt] = []
     var tillUpdates: [PaymentPhase] = []
@@ -138,8 +147,6 @@ struct CheckoutHarness {
     var crashAtAction: Int?
     /// Deliver a till cancel once this action count is reached.
     var tillCancelAtAction: Int?
-    /// Deliver callbacks (ServerCallback) as events; polling is the fallback either way.
-    var deliverCallbacks = true
     /// A fault on the call with this index (0 = the first call made).
     var scriptedFaults: [Int: Fault] = [:]
     /// Calls of these kinds never reach Netgíró.
@@ -189,6 +196,7 @@ struct CheckoutHarness {
                 activePrompt = nil
             case .call(let request):
                 calls.append(request)
+                callTimes.append(now)
                 queue.append(.completion(perform(request)))
             case .startTimer(let kind, let after, let id):
                 timers[kind] = (now.addingTimeInterval(after.seconds), id)
@@ -196,6 +204,14 @@ struct CheckoutHarness {
                 timers[kind] = nil
             case .notifyTill(let record):
                 tillUpdates.append(record.phase)
+            case .answerCallback(let id, let accept):
+                callbackAnswers.append(accept)
+                if let cb = awaitingAnswer.removeValue(forKey: id) {
+                    netgiro.absorb(netgiro.core.callbackFinished(
+                        transactionId: cb.transactionId, attempt: cb.attempt, delivered: accept, now: netgiro.instant(now)))
+                }
+            case .impossibleEvent(let what):
+                impossibleEvents.append(what)
             case .returnToIdle, .log:
                 break
             }
@@ -210,8 +226,9 @@ struct CheckoutHarness {
         timers.removeAll()
         activePrompt = nil
         // Callbacks under way find the bridge down: they fail, and Netgíró retries (or gives up).
-        let failed = netgiro.pendingCallbacks
+        let failed = netgiro.pendingCallbacks + awaitingAnswer.values
         netgiro.pendingCallbacks.removeAll()
+        awaitingAnswer.removeAll()
         for cb in failed {
             netgiro.absorb(netgiro.core.callbackFinished(
                 transactionId: cb.transactionId, attempt: cb.attempt, delivered: false, now: netgiro.instant(now)))
@@ -294,12 +311,32 @@ struct CheckoutHarness {
             guard activePrompt?.id == prompt else { return }  // cancelled prompts' answers are ignored
             activePrompt = nil
             apply(checkout.customerEntered(entry, prompt: prompt, now: now))
-        case .callback(let response):
-            if response.paymentSuccessful { sawPaymentSuccessful = true }
-            apply(checkout.callbackReceived(response, now: now))
+        case .callback(let response, let id):
+            apply(checkout.callbackReceived(response, id: id, now: now))
         case .tillCancel:
             apply(checkout.tillCancelled(now: now))
         }
+    }
+
+    /// Hands the oldest callback Netgíró sent to the checkout, as the bridge's listener does.
+    /// False when there was none.
+    @discardableResult
+    mutating func deliverOneCallback() -> Bool {
+        guard !netgiro.pendingCallbacks.isEmpty else { return false }
+        let cb = netgiro.pendingCallbacks.removeFirst()
+        let id = nextCallbackID
+        nextCallbackID += 1
+        awaitingAnswer[id] = cb
+        deliver(.callback(try! NetgiroResponseDecoder.decodeCart(cb.body), id: id))
+        return true
+    }
+
+    /// Lets Netgíró's time run to `seconds` after the epoch and answers every callback it sends
+    /// meanwhile (after the payment ended too: the orphan's callbacks).
+    mutating func settleNetgiro(until seconds: Double) {
+        now = max(now, Self.epoch.addingTimeInterval(seconds))
+        netgiro.advance(to: now)
+        while deliverOneCallback() {}
     }
 
     /// Runs until the payment is final (or a step limit, which fails the test that checks it).
@@ -309,16 +346,8 @@ struct CheckoutHarness {
         var steps = 0
         while !checkout.isFinished, steps < maxSteps {
             steps += 1
-            // Callbacks the simulator sent: answered 200 (that makes the payment), delivered as events.
-            if !netgiro.pendingCallbacks.isEmpty {
-                let cb = netgiro.pendingCallbacks.removeFirst()
-                netgiro.absorb(netgiro.core.callbackFinished(
-                    transactionId: cb.transactionId, attempt: cb.attempt, delivered: true, now: netgiro.instant(now)))
-                if deliverCallbacks, let response = try? NetgiroResponseDecoder.decodeCart(cb.body) {
-                    queue.append(.callback(response))
-                }
-                continue
-            }
+            // Callbacks the simulator sent go to the checkout, which answers them (200 makes the sale).
+            if deliverOneCallback() { continue }
             if !queue.isEmpty {
                 let index: Int
                 if var r = random {

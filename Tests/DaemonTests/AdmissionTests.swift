@@ -133,9 +133,10 @@ actor SwitchableTerminals: PaymentTerminals {
         #expect(key != TillAPIClient.derivedIdempotencyKey(reference: "Sala 7/ÁÐ", amount: 2500, attempt: 2))
         #expect(key != TillAPIClient.derivedIdempotencyKey(reference: "Sala 7/ÁÐ", amount: 2600))
         #expect(key != TillAPIClient.derivedIdempotencyKey(reference: "Sala 8/ÁÐ", amount: 2500))
+        #expect(key != TillAPIClient.derivedIdempotencyKey(reference: "Sala 7/ÁÐ", amount: 2500, repeat: true))
         let long = String(repeating: "Þ", count: 64)
         for reference in ["Sala 7/ÁÐ", long, long.dropLast() + "Ð"] {
-            let derived = TillAPIClient.derivedIdempotencyKey(reference: String(reference), amount: 10_000_000, attempt: 99)
+            let derived = TillAPIClient.derivedIdempotencyKey(reference: String(reference), amount: 10_000_000, attempt: 99, repeat: true)
             #expect((try? TillAPIValidation.idempotencyKey(derived)) == derived, "\(derived) is not a valid Idempotency-Key")
         }
         #expect(

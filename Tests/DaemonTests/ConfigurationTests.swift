@@ -35,6 +35,9 @@ import Testing
         #expect(config.device == .match(.supportedPads))
         #expect(config.journalPath == "/var/lib/ngbridge/journal.sqlite")
         #expect(config.callback == nil)
+        #expect(!config.payments.retryUnansweredInsert, "off by default: a second request on the phone can confuse")
+        let retrying = try await load(Self.minimal, set: ["payment.retry-unanswered-insert=true"])
+        #expect(retrying.payments.retryUnansweredInsert)
     }
 
     @Test func commandLineOverEnvironmentOverFile() async throws {
