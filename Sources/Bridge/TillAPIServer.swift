@@ -8,7 +8,8 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// The till API: HTTP/JSON on a unix socket (default) or loopback TCP, on Hummingbird.
+/// The till API: HTTP/JSON on a unix socket (default) or TCP, on Hummingbird; off loopback only
+/// with TLS and client certificates (``TillAPITLS``).
 ///
 /// Routes (the OpenAPI document `openapi/till-api.json` describes them; a test holds the two
 /// together through ``TillAPIServer/routes``):
