@@ -77,7 +77,7 @@ public enum Daemon {
         var server = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger)
         // Refunds go to Netgíró's partner API beside the v1 base URL (docs/netgiro-refund.md).
         let partner = netgiroPartnerBaseURL(checkoutBaseURL: configuration.netgiro.baseURL).map {
-            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger)
+            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger, observer: { metrics.recordNetgiro($0) })
         }
         if let partner { server.refunds = RefundService(journal: journal, partner: partner, payments: service, logger: logger) }
         let api = server.application { address in

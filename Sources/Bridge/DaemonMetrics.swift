@@ -23,7 +23,7 @@ public final class TillAPIMetrics: Sendable {
         "ngbridge_payments_finished_total": "Payments that reached a final state, by state.",
         "ngbridge_payment_duration_seconds": "Time from a payment's start to its final state, by outcome.",
         "ngbridge_netgiro_request_duration_seconds":
-            "Netgíró API exchanges, by operation and result (Netgíró result code, http_NNN, not_sent, timeout, connection_lost); one per attempt.",
+            "Netgíró API exchanges (checkout calls and Refund), by operation and result (Netgíró result code, http_NNN, not_sent, timeout, connection_lost); one per attempt.",
         "ngbridge_terminals_online": "PIN pads whose link is up.",
         "ngbridge_terminal_link_up": "1 while the terminal's link is up, 0 otherwise.",
         "ngbridge_terminal_link_naks_sent_total": "NAKs the bridge sent to the pad (damaged or out-of-order frames received).",
@@ -114,7 +114,7 @@ public final class TillAPIMetrics: Sendable {
     /// One exchange with Netgíró (the client's observer).
     public func recordNetgiro(_ exchange: NetgiroExchange) {
         histogram(
-            "ngbridge_netgiro_request_duration_seconds", [("operation", exchange.call.rawValue), ("result", exchange.result)],
+            "ngbridge_netgiro_request_duration_seconds", [("operation", exchange.operation), ("result", exchange.result)],
             buckets: Self.netgiroBuckets
         ).record(exchange.duration)
     }

@@ -193,7 +193,7 @@ public final class NetgiroClient: Sendable {
 
         let started = ContinuousClock.now
         var result = "error"
-        defer { observer?(NetgiroExchange(call: call, result: result, duration: ContinuousClock.now - started)) }
+        defer { observer?(NetgiroExchange(operation: call.rawValue, result: result, duration: ContinuousClock.now - started)) }
         let status: Int
         let headers: HTTPHeaders
         let body: [UInt8]
@@ -204,11 +204,7 @@ public final class NetgiroClient: Sendable {
             var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
             body = buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch {
-            switch Self.classify(error) {
-            case .notSent: result = "not_sent"
-            case .timeout: result = "timeout"
-            case .lost: result = "connection_lost"
-            }
+            result = NetgiroExchange.transportResult(error)
             throw Self.mapTransportError(error, call: call)
         }
         result = (try? NetgiroResponseDecoder.decodeEnvelope(body)).map { String($0.resultCode.code) } ?? "http_\(status)"
@@ -301,13 +297,22 @@ public final class NetgiroClient: Sendable {
 }
 
 
-/// One HTTP exchange with Netgíró as seen from outside, for metrics: the call, how it ended
-/// (Netgíró's result code such as `10000`, `http_NNN` when the body had none, or `not_sent`,
-/// `timeout`, `connection_lost`) and how long it took. A retried call is one exchange per attempt.
+/// One HTTP exchange with Netgíró as seen from outside, for metrics: the operation (a checkout
+/// call such as `InsertCart`, or `Refund`), how it ended (Netgíró's result code such as `10000`,
+/// `http_NNN` when the body had none, or `not_sent`, `timeout`, `connection_lost`) and how long
+/// it took. A retried call is one exchange per attempt.
 public struct NetgiroExchange: Sendable, Hashable {
-    public var call: NetgiroCall
+    public var operation: String
     public var result: String
     public var duration: Duration
+
+    static func transportResult(_ error: any Error) -> String {
+        switch NetgiroClient.classify(error) {
+        case .notSent: return "not_sent"
+        case .timeout: return "timeout"
+        case .lost: return "connection_lost"
+        }
+    }
 }
 
 public typealias NetgiroExchangeObserver = @Sendable (NetgiroExchange) -> Void
