@@ -28,7 +28,8 @@ public enum Daemon {
             try? journal.close()
             throw error
         }
-        let netgiro = NetgiroClient(configuration: try configuration.netgiroClientConfiguration(), logger: logger)
+        let netgiro = NetgiroClient(
+            configuration: try configuration.netgiroClientConfiguration(), logger: logger, observer: { metrics.recordNetgiro($0) })
         var checkout = Checkout.Configuration()
         checkout.deadline = configuration.payments.deadline
         checkout.pollIntervalBounds = configuration.payments.pollMinimum ... configuration.payments.pollMaximum
@@ -58,6 +59,7 @@ public enum Daemon {
                 }
             }
         }
+        metrics.addCollector { metrics in metrics.recordLinks(await terminals.linkSnapshots()) }
         let gauge = Task {
             for await _ in await terminals.changes() {
                 metrics.recordTerminals(online: await terminals.onlineIDs().count)
@@ -74,11 +76,12 @@ public enum Daemon {
         var apiOptions = TillAPIServer.Options(listen: configuration.api.listen, token: configuration.api.token)
         apiOptions.socketMode = configuration.api.socketMode
         apiOptions.maxBodyBytes = configuration.api.maxBodyBytes
+        apiOptions.tls = configuration.api.tls
         let apiBound = DaemonStartup.Bound()
         var server = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger)
         // Refunds go to Netgíró's partner API beside the v1 base URL (docs/netgiro-refund.md).
         let partner = netgiroPartnerBaseURL(checkoutBaseURL: configuration.netgiro.baseURL).map {
-            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger)
+            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger, observer: { metrics.recordNetgiro($0) })
         }
         if let partner { server.refunds = RefundService(journal: journal, partner: partner, payments: service, logger: logger) }
         let api = server.application { address in

@@ -47,7 +47,8 @@ public struct DaemonConfiguration: Sendable {
         public var tokenFile: String?
         public var socketMode: UInt16
         public var maxBodyBytes: Int
-        public var allowNonLoopback: Bool
+        /// TLS with client certificates; required on a non-loopback address.
+        public var tls: TillAPITLS?
     }
 
     public struct Callback: Sendable {
@@ -150,7 +151,9 @@ public struct DaemonConfiguration: Sendable {
         Key(name: "device.serials", meaning: "comma-separated USB serial numbers: drive only these pads", defaultValue: nil),
         Key(name: "api.listen", meaning: "unix:/PATH or HOST:PORT for the till API", defaultValue: "unix:" + defaultSocketPath),
         Key(name: "api.token-file", meaning: "file holding the bearer token tills must send (required on TCP)", defaultValue: nil),
-        Key(name: "api.allow-non-loopback", meaning: "true to let the till API listen on a non-loopback TCP address", defaultValue: "false"),
+        Key(name: "api.tls.certificate", meaning: "PEM file: the bridge's server certificate (chain) for the till API over TLS", defaultValue: nil),
+        Key(name: "api.tls.key", meaning: "PEM file: its private key (mode 0600 or 0640)", defaultValue: nil),
+        Key(name: "api.tls.client-ca", meaning: "PEM file: the shop CA whose client certificates tills must present", defaultValue: nil),
         Key(name: "api.socket-mode", meaning: "octal file mode of the unix socket", defaultValue: "0660"),
         Key(name: "api.max-body-bytes", meaning: "largest request body the till API reads", defaultValue: "65536"),
         Key(name: "journal.path", meaning: "the SQLite payment journal", defaultValue: "/var/lib/ngbridge/journal.sqlite"),
@@ -337,9 +340,15 @@ public struct DaemonConfiguration: Sendable {
         guard let listen = ListenAddress.parse(listenText) else {
             throw r.error("api.listen", "\(listenText) is not unix:/PATH or HOST:PORT — e.g. unix:\(defaultSocketPath) or 127.0.0.1:8420")
         }
-        let allowNonLoopback = try r.bool("api.allow-non-loopback")
-        if !listen.isLoopback && !allowNonLoopback {
-            throw r.error("api.listen", "\(listenText) is not a loopback address — the till API takes payments; set api.allow-non-loopback=true only behind a firewall you trust")
+        let tls = try TillAPITLS.resolve(
+            certificate: r.string("api.tls.certificate"), key: r.string("api.tls.key"), clientCA: r.string("api.tls.client-ca"))
+        if case .unix = listen, tls != nil {
+            throw r.error("api.tls.certificate", "TLS is for a TCP api.listen; \(listenText) is a unix socket — leave the api.tls.* keys out")
+        }
+        if !listen.isLoopback && tls == nil {
+            throw r.error(
+                "api.listen",
+                "\(listenText) is not a loopback address and plain TCP would carry payments and the bearer token in clear to anyone on the network — set api.tls.certificate, api.tls.key and api.tls.client-ca (`ngbridge certs init DIR` makes them), or listen on 127.0.0.1")
         }
         var token: String?
         let tokenFile = r.string("api.token-file")
@@ -410,8 +419,7 @@ public struct DaemonConfiguration: Sendable {
                 responseSignatures: signatures, requestTimeout: requestTimeout),
             device: device,
             api: API(
-                listen: listen, token: token, tokenFile: tokenFile, socketMode: mode, maxBodyBytes: maxBody,
-                allowNonLoopback: allowNonLoopback),
+                listen: listen, token: token, tokenFile: tokenFile, socketMode: mode, maxBodyBytes: maxBody, tls: tls),
             callback: callback, journalPath: journalPath, payments: payments, logFormat: logFormat, logLevel: logLevel)
     }
 

@@ -292,7 +292,8 @@ public actor DaemonPaymentService: PaymentService {
         let view = Admission.view(record)
         changed(id, record)
         append(id, log, TillPaymentEvent(sequence: log.events.count + 1, kind: .outcome, state: view.state, payment: view))
-        metrics?.countOutcome(view.state)
+        let took = (record.finishedAt ?? record.updatedAt).timeIntervalSince(record.createdAt)
+        metrics?.countOutcome(view.state, duration: .milliseconds(Int64((took * 1000).rounded())))
         logger.notice(
             "payment outcome",
             metadata: [

@@ -80,6 +80,16 @@ public actor DaemonTerminals: PaymentTerminals {
         }
     }
 
+    /// Each terminal's link state and counters, for `/metrics`.
+    public func linkSnapshots() async -> [TerminalLinkSnapshot] {
+        var snapshots: [TerminalLinkSnapshot] = []
+        for id in sessions.keys.sorted() {
+            guard let s = sessions[id] else { continue }
+            snapshots.append(TerminalLinkSnapshot(terminal: id, linked: s.online, statistics: await s.terminal.linkStatistics))
+        }
+        return snapshots
+    }
+
     /// Fires whenever a terminal comes or goes or changes link state.
     public func changes() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -31,6 +31,8 @@ public actor PadTerminal: CustomerTerminal {
     private let tokenStore: (any PromptTokenStore)?
     private let origin = ContinuousClock.now
     private var link: PadLink?
+    /// The counters of the lines this terminal had before the current one.
+    private var retiredStatistics = LinkStatistics()
     private var linkGeneration = 0
     private var nextAskID = 0
     private var asks: [TerminalSession.AskID: CheckedContinuation<CustomerEntry, Never>] = [:]
@@ -38,6 +40,9 @@ public actor PadTerminal: CustomerTerminal {
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
     private var statusListeners: [AsyncStream<TerminalStatus>.Continuation] = []
+
+    /// The link layer's counters summed over every line this terminal had (for metrics).
+    public var linkStatistics: LinkStatistics { retiredStatistics.adding(link?.statistics ?? LinkStatistics()) }
 
     /// What a link status listener hears.
     public enum TerminalStatus: Sendable, Equatable {
@@ -75,6 +80,7 @@ public actor PadTerminal: CustomerTerminal {
     /// Takes a pad line into service: consumes its events until the line closes. Call `run()` on
     /// the link yourself (or use `PadLine.keepOpen`).
     public func attach(_ newLink: PadLink) {
+        if let old = link { retiredStatistics = retiredStatistics.adding(old.statistics) }
         if link != nil, session.isLinked { feed(.linkDown) }  // the old line is replaced
         link = newLink
         linkGeneration += 1
@@ -181,6 +187,7 @@ public actor PadTerminal: CustomerTerminal {
             feed(.linkDown)
             if wasLinked { broadcast(.linkDown(reason)) }
         case .lineClosed:
+            if let old = link { retiredStatistics = retiredStatistics.adding(old.statistics) }
             feed(.linkDown)
             link = nil
             broadcast(.lineClosed)
@@ -233,5 +240,22 @@ public enum PadLine {
         } onCancel: {
             Task { await link.close() }
         }
+    }
+}
+
+extension LinkStatistics {
+    func adding(_ o: LinkStatistics) -> LinkStatistics {
+        var s = self
+        s.framesWritten += o.framesWritten
+        s.validFramesReceived += o.validFramesReceived
+        s.dataFramesDelivered += o.dataFramesDelivered
+        s.retransmissions += o.retransmissions
+        s.duplicatesDropped += o.duplicatesDropped
+        s.frameErrors += o.frameErrors
+        s.naksSent += o.naksSent
+        s.naksReceived += o.naksReceived
+        s.heartbeatsSent += o.heartbeatsSent
+        s.linkDowns += o.linkDowns
+        return s
     }
 }

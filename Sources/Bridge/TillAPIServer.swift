@@ -1,12 +1,15 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// The till API: HTTP/JSON on a unix socket (default) or loopback TCP, on Hummingbird.
+/// The till API: HTTP/JSON on a unix socket (default) or TCP, on Hummingbird; off loopback only
+/// with TLS and client certificates (``TillAPITLS``).
 ///
 /// Routes (the OpenAPI document `openapi/till-api.json` describes them; a test holds the two
 /// together through ``TillAPIServer/routes``):
@@ -31,6 +34,8 @@ public struct TillAPIServer: Sendable {
         public var token: String?
         public var socketMode: UInt16 = 0o660
         public var maxBodyBytes: Int = 64 * 1024
+        /// TLS with client certificates (a non-loopback `listen` has it; see ``TillAPITLS``).
+        public var tls: TillAPITLS?
         /// Sent as an SSE comment while a payment's event stream is quiet, so proxies keep it open.
         public var keepAlive: Duration = .seconds(15)
 
@@ -84,8 +89,11 @@ public struct TillAPIServer: Sendable {
         let listen = options.listen
         let mode = options.socketMode
         let logger = self.logger
+        // `.tls` is declared throwing but only wraps the builder; TLS errors come per connection.
+        let server: HTTPServerBuilder = options.tls.map { try! .tls(.http1(), tlsConfiguration: $0.serverConfiguration) } ?? .http1()
         return Application(
             router: router,
+            server: server,
             configuration: .init(address: address, serverName: "ngbridge"),
             onServerRunning: { channel in
                 var bound = listen
@@ -141,7 +149,7 @@ public struct TillAPIServer: Sendable {
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.registry.emitToBuffer())))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: await self.metrics.scrape())))
         }
     }
 
@@ -244,6 +252,7 @@ struct TillAPIGuard: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let response: Response
+        let started = ContinuousClock.now
         do {
             if let token, request.uri.path != "/healthz" {
                 guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
@@ -260,10 +269,14 @@ struct TillAPIGuard: RouterMiddleware {
                     "request refused",
                     metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(problem.statusCode)", "problem": "\(problem.kind)", "field": "\(problem.field ?? "-")"])
             }
-            metrics.countRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: problem.statusCode)
+            metrics.countRequest(
+                method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: problem.statusCode,
+                duration: ContinuousClock.now - started)
             return try problem.response(from: request, context: context)
         }
-        metrics.countRequest(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code)
+        metrics.countRequest(
+            method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code,
+            duration: ContinuousClock.now - started)
         return response
     }
 
@@ -287,36 +300,5 @@ struct TillAPIGuard: RouterMiddleware {
         var diff: UInt8 = 0
         for i in 0..<a.count { diff |= a[i] ^ b[i] }
         return diff == 0
-    }
-}
-
-/// The daemon's metrics, on a Prometheus registry of its own (so several bridges in one test
-/// process do not mix). Served at `/metrics`.
-public final class TillAPIMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
-    public let factory: PrometheusMetricsFactory
-    let paymentsStarted: Metrics.Counter
-
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
-        self.registry = registry
-        self.factory = PrometheusMetricsFactory(registry: registry)
-        self.paymentsStarted = Metrics.Counter(label: "ngbridge_payments_started_total", factory: factory)
-    }
-
-    func countRequest(method: String, route: String, status: Int) {
-        Metrics.Counter(
-            label: "ngbridge_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))],
-            factory: factory
-        ).increment()
-    }
-
-    /// A payment reached a final state.
-    public func countOutcome(_ state: TillPaymentState) {
-        Metrics.Counter(label: "ngbridge_payments_finished_total", dimensions: [("state", state.rawValue)], factory: factory).increment()
-    }
-
-    /// How many terminals are linked now.
-    public func recordTerminals(online: Int) {
-        Metrics.Gauge(label: "ngbridge_terminals_online", factory: factory).record(online)
     }
 }

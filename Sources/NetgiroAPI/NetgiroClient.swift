@@ -24,6 +24,8 @@ public final class NetgiroClient: Sendable {
     private let http: HTTPClient
     private let ownsHTTPClient: Bool
     private let logger: Logger
+    /// Told about every HTTP exchange (the daemon's latency metrics); nil: nobody listens.
+    private let observer: NetgiroExchangeObserver?
 
     /// Largest response body read (Netgíró's answers are a few hundred bytes).
     static let maxResponseBytes = 256 * 1024
@@ -31,28 +33,29 @@ public final class NetgiroClient: Sendable {
     /// Creates a client with its own HTTP client; call ``shutdown()`` when done.
     public convenience init(
         configuration: NetgiroConfiguration, nonces: NonceGenerator = NonceGenerator(),
-        logger: Logger = Logger(label: "netgiro.api")
+        logger: Logger = Logger(label: "netgiro.api"), observer: NetgiroExchangeObserver? = nil
     ) {
         let http = HTTPClient(
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             configuration: Self.httpConfiguration(for: configuration),
             backgroundActivityLogger: logger)
-        self.init(configuration: configuration, nonces: nonces, httpClient: http, ownsHTTPClient: true, logger: logger)
+        self.init(configuration: configuration, nonces: nonces, httpClient: http, ownsHTTPClient: true, logger: logger, observer: observer)
     }
 
     /// Creates a client on an HTTP client the caller owns (and shuts down). Its connect timeout
     /// should be below the call limits (see ``httpConfiguration(for:)``).
     public convenience init(
         configuration: NetgiroConfiguration, nonces: NonceGenerator = NonceGenerator(), httpClient: HTTPClient,
-        logger: Logger = Logger(label: "netgiro.api")
+        logger: Logger = Logger(label: "netgiro.api"), observer: NetgiroExchangeObserver? = nil
     ) {
-        self.init(configuration: configuration, nonces: nonces, httpClient: httpClient, ownsHTTPClient: false, logger: logger)
+        self.init(configuration: configuration, nonces: nonces, httpClient: httpClient, ownsHTTPClient: false, logger: logger, observer: observer)
     }
 
     private init(
         configuration: NetgiroConfiguration, nonces: NonceGenerator, httpClient: HTTPClient, ownsHTTPClient: Bool,
-        logger: Logger
+        logger: Logger, observer: NetgiroExchangeObserver?
     ) {
+        self.observer = observer
         self.configuration = configuration
         self.builder = NetgiroRequestBuilder(configuration: configuration)
         self.nonces = nonces
@@ -188,6 +191,9 @@ public final class NetgiroClient: Sendable {
         for header in prepared.headers { request.headers.add(name: header.name, value: header.value) }
         request.body = .bytes(ByteBuffer(bytes: prepared.body))
 
+        let started = ContinuousClock.now
+        var result = "error"
+        defer { observer?(NetgiroExchange(operation: call.rawValue, result: result, duration: ContinuousClock.now - started)) }
         let status: Int
         let headers: HTTPHeaders
         let body: [UInt8]
@@ -198,8 +204,10 @@ public final class NetgiroClient: Sendable {
             var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
             body = buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch {
+            result = NetgiroExchange.transportResult(error)
             throw Self.mapTransportError(error, call: call)
         }
+        result = (try? NetgiroResponseDecoder.decodeEnvelope(body)).map { String($0.resultCode.code) } ?? "http_\(status)"
         logger.debug("Netgíró answered", metadata: ["call": "\(call)", "http.status": "\(status)"])
 
         try checkSignature(call: call, prepared: prepared, headers: headers, body: body)
@@ -288,3 +296,23 @@ public final class NetgiroClient: Sendable {
     }
 }
 
+
+/// One HTTP exchange with Netgíró as seen from outside, for metrics: the operation (a checkout
+/// call such as `InsertCart`, or `Refund`), how it ended (Netgíró's result code such as `10000`,
+/// `http_NNN` when the body had none, or `not_sent`, `timeout`, `connection_lost`) and how long
+/// it took. A retried call is one exchange per attempt.
+public struct NetgiroExchange: Sendable, Hashable {
+    public var operation: String
+    public var result: String
+    public var duration: Duration
+
+    static func transportResult(_ error: any Error) -> String {
+        switch NetgiroClient.classify(error) {
+        case .notSent: return "not_sent"
+        case .timeout: return "timeout"
+        case .lost: return "connection_lost"
+        }
+    }
+}
+
+public typealias NetgiroExchangeObserver = @Sendable (NetgiroExchange) -> Void

@@ -102,8 +102,14 @@ public final class NetgiroPartnerClient: Sendable {
     private let http: HTTPClient
     private let timeout: Duration
     private let logger: Logger
+    /// Told about every refund exchange (the daemon's latency metrics); nil: nobody listens.
+    private let observer: NetgiroExchangeObserver?
 
-    public init(baseURL: String, secret: NetgiroSecret, timeout: Duration = .seconds(25), logger: Logger = Logger(label: "netgiro.partner")) {
+    public init(
+        baseURL: String, secret: NetgiroSecret, timeout: Duration = .seconds(25), logger: Logger = Logger(label: "netgiro.partner"),
+        observer: NetgiroExchangeObserver? = nil
+    ) {
+        self.observer = observer
         self.baseURL = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
         self.secret = secret
         self.timeout = timeout
@@ -126,14 +132,19 @@ public final class NetgiroPartnerClient: Sendable {
         outgoing.body = .bytes(ByteBuffer(bytes: request.body()))
         let status: Int
         let body: [UInt8]
+        let started = ContinuousClock.now
+        var result = "error"
+        defer { observer?(NetgiroExchange(operation: "Refund", result: result, duration: ContinuousClock.now - started)) }
         do {
             let response = try await http.execute(outgoing, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
             status = Int(response.status.code)
             body = Array(buffer: try await response.body.collect(upTo: 256 * 1024))
         } catch {
+            result = NetgiroExchange.transportResult(error)
             logger.warning("refund call failed", metadata: ["transaction": "\(request.transactionId)", "error": "\(error)"])
             throw .outcomeUnknown(cause: "\(error)")
         }
+        result = "http_\(status)"
         let outcome = try NetgiroRefundOutcome.interpret(status: status, body: body)
         logger.info("refund answered", metadata: ["transaction": "\(request.transactionId)", "amount": "\(request.refundAmount)", "status": "\(status)"])
         return outcome

@@ -18,6 +18,7 @@ struct NGBridge: AsyncParsableCommand {
             DevicesCommand.self,
             SimCommand.self, NetgiroCommand.self,
             RunCommand.self, PayCommand.self, PaymentCommand.self, CancelCommand.self, RefundCommand.self, TerminalsCommand.self, DoctorCommand.self,
+            CertsCommand.self,
         ]
     )
 }

@@ -87,11 +87,16 @@ import Testing
         let first = await rig.pad.waitForPrompt(.customerID, timeout: .seconds(20))
         #expect(first != nil)
         rig.pad.type("822")
+        let beforeUnplug = await rig.terminal.linkStatistics
         rig.pad.unplug()
         try await Task.sleep(for: .milliseconds(300))
         rig.pad.replug()
         let second = await rig.pad.waitForPrompt(.customerID, timeout: .seconds(20))
         #expect(second != nil && second?.token != first?.token)
+        // The link counters (for /metrics) carry on over the new line rather than start again:
+        // the new line adds at least its HELLO and the prompt asked again.
+        let afterReplug = await rig.terminal.linkStatistics
+        #expect(afterReplug.framesWritten >= beforeUnplug.framesWritten + 2)
         rig.pad.type("8223281")
         rig.pad.press(.ok)
         #expect(await entry == .entered("8223281"))

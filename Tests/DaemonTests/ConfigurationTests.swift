@@ -90,7 +90,10 @@ import Testing
         (["NGBRIDGE_PAYMENT_CONFIRMATION": "later"], [], "payment.confirmation", "not one of"),
         (["NGBRIDGE_PAYMENT_CONFIRMATION": "server-callback"], [], "payment.confirmation", "needs callback.listen"),
         (["NGBRIDGE_CALLBACK_LISTEN": "127.0.0.1:8421"], [], "callback.public-url", "required with callback.listen"),
-        (["NGBRIDGE_API_ALLOW_NON_LOOPBACK": "maybe"], [], "api.allow-non-loopback", "not true or false"),
+        (["NGBRIDGE_API_LISTEN": "0.0.0.0:8420"], [], "api.listen", "api.tls.certificate, api.tls.key and api.tls.client-ca"),
+        (["NGBRIDGE_API_TLS_CERTIFICATE": "/nonexistent/server.pem"], [], "api.tls.key", "needs all three"),
+        (["NGBRIDGE_API_TLS_CERTIFICATE": "/nonexistent/s.pem", "NGBRIDGE_API_TLS_KEY": "/nonexistent/k.pem", "NGBRIDGE_API_TLS_CLIENT_CA": "/nonexistent/ca.pem"],
+            [], "api.tls.certificate", "cannot read"),
         ([:], ["journal.path"], "journal.path", "KEY=VALUE"),
         ([:], ["no.such.key=1"], "no.such.key", "no such setting"),
         ([:], ["journal.path=relative.sqlite"], "journal.path", "absolute"),
@@ -205,5 +208,43 @@ import Testing
         #expect(DaemonConfiguration.environmentName(of: "netgiro.base-url") == "NGBRIDGE_NETGIRO_BASE_URL")
         #expect(DaemonConfiguration.environmentName(of: "api.token-file") == "NGBRIDGE_API_TOKEN_FILE")
         #expect(Set(DaemonConfiguration.keys.map(\.name)).count == DaemonConfiguration.keys.count)
+    }
+}
+
+@Suite struct TillAPITLSConfigurationTests {
+    @Test func certsInitFilesAreAcceptedAsTheTLSKeysAndKeysAreForTheOwnerOnly() throws {
+        let scratch = try ScratchDirectory()
+        let dir = scratch.path + "/pki"
+        let written = try ShopCertificates.initialise(directory: dir, hosts: ["bridge.shop.lan"], ips: ["10.0.0.2"], days: 30)
+        #expect(written.map { ($0.path as NSString).lastPathComponent } == ["ca.pem", "server.pem", "till.pem"])
+        #expect(written.allSatisfy { $0.notValidAfter > Date().addingTimeInterval(29 * 86400) && $0.notValidAfter < Date().addingTimeInterval(31 * 86400) })
+        for key in ["ca-key", "server-key", "till-key"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: "\(dir)/\(key).pem")[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(key).pem")
+        }
+        let tls = try #require(try TillAPITLS.resolve(certificate: dir + "/server.pem", key: dir + "/server-key.pem", clientCA: dir + "/ca.pem"))
+        #expect(tls.chain.count == 1 && tls.clientCAs.count == 1)
+        // A CA already there is never overwritten: tills trust it.
+        #expect(throws: ShopCertificates.Failure.self) { try ShopCertificates.initialise(directory: dir, hosts: ["x"], ips: [], days: 1) }
+        // A key file that is not there is named.
+        do {
+            _ = try TillAPITLS.resolve(certificate: dir + "/server.pem", key: dir + "/missing-key.pem", clientCA: dir + "/ca.pem")
+            Issue.record("a missing key file was accepted")
+        } catch {
+            #expect(error.key == "api.tls.key")
+        }
+    }
+
+    @Test func aTLSKeyOthersMayReadIsRefusedNamingApiTlsKey() throws {
+        let scratch = try ScratchDirectory()
+        let dir = scratch.path + "/pki"
+        _ = try ShopCertificates.initialise(directory: dir, hosts: [], ips: ["10.0.0.2"], days: 30)
+        chmod(dir + "/server-key.pem", 0o644)
+        do {
+            _ = try TillAPITLS.resolve(certificate: dir + "/server.pem", key: dir + "/server-key.pem", clientCA: dir + "/ca.pem")
+            Issue.record("a world-readable key was accepted")
+        } catch {
+            #expect(error.key == "api.tls.key")
+        }
     }
 }

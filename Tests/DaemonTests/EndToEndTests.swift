@@ -85,16 +85,16 @@ final class BridgeUnderTest: Sendable {
         let simulator = try await NetgiroSimulator.start(options)
         let configuration = try NetgiroConfiguration(
             baseURL: simulator.baseURL, appKey: NetgiroSecret.publicSandboxAppKey, secret: .publicSandbox, responseSignatures: .verify)
-        let netgiro = NetgiroClient(configuration: configuration, logger: log.logger("netgiro.api"))
+        let metrics = TillAPIMetrics()
+        let netgiro = NetgiroClient(configuration: configuration, logger: log.logger("netgiro.api"), observer: { metrics.recordNetgiro($0) })
         let journal = try PaymentJournal(path: scratch.path + "/journal.sqlite")
         var checkout = Checkout.Configuration()
         checkout.pollIntervalBounds = .milliseconds(100) ... .milliseconds(300)
         let runner = PaymentRunner(gateway: netgiro, journal: journal, configuration: checkout, logger: log.logger("ngbridge.payment"))
-        let metrics = TillAPIMetrics()
         let service = DaemonPaymentService(
             runner: runner, terminals: terminals, settings: .init(callbackURL: callbackURL, recoveryGrace: recoveryGrace, terminalGrace: terminalGrace), metrics: metrics,
             logger: log.logger("ngbridge.payments"))
-        let api = try await RunningTillAPI.start(service: service, scratch: scratch, log: log)
+        let api = try await RunningTillAPI.start(service: service, scratch: scratch, log: log, metrics: metrics)
         return BridgeUnderTest(scratch: scratch, simulator: simulator, netgiro: netgiro, journal: journal, service: service, api: api, log: log)
     }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Testing
 
@@ -111,7 +112,8 @@ import Testing
             #expect(inserted.resultCode == .paymentCompleted)
             let partnerURL = try #require(netgiroPartnerBaseURL(checkoutBaseURL: lb.sim.baseURL))
             #expect(partnerURL == lb.sim.partnerBaseURL)
-            let partner = NetgiroPartnerClient(baseURL: partnerURL, secret: .publicSandbox, logger: Loopback.quietLogger)
+            let seen = ObservedExchanges()
+            let partner = NetgiroPartnerClient(baseURL: partnerURL, secret: .publicSandbox, logger: Loopback.quietLogger, observer: { seen.add($0) })
             let wrongSecret = NetgiroPartnerClient(baseURL: partnerURL, secret: NetgiroSecret("not-the-secret"), logger: Loopback.quietLogger)
             do {
                 let first = try NetgiroRefundRequest(transactionId: id, amount: 1000, idempotencyKey: "a1")
@@ -122,6 +124,10 @@ import Testing
                 #expect(lb.sim.refunds().map(\.amount) == [1000])
                 let other = try NetgiroRefundRequest(transactionId: id, amount: 1, idempotencyKey: "c3")
                 guard case .refused(401, _) = try await wrongSecret.refund(other) else { throw RefundTestError.unexpected("a refund with the wrong secret was taken") }
+                // Each exchange reaches the metrics as a Refund with its HTTP status.
+                #expect(seen.all.map(\.operation) == ["Refund", "Refund", "Refund"])
+                #expect(seen.all.map(\.result) == ["http_200", "http_200", "http_409"])
+                #expect(seen.all.allSatisfy { $0.duration > .zero })
             } catch {
                 Issue.record("\(error)")
             }
@@ -132,3 +138,10 @@ import Testing
 }
 
 enum RefundTestError: Error { case unexpected(String) }
+
+/// What a client's exchange observer was told (called from the client's tasks).
+final class ObservedExchanges: Sendable {
+    private let exchanges = Mutex<[NetgiroExchange]>([])
+    func add(_ e: NetgiroExchange) { exchanges.withLock { $0.append(e) } }
+    var all: [NetgiroExchange] { exchanges.withLock { $0 } }
+}
