@@ -194,6 +194,43 @@ public actor DaemonPaymentService: PaymentService {
         }
     }
 
+    public func payments(_ query: TillPaymentQuery) async throws(PaymentServiceError) -> TillPaymentPage {
+        let journalQuery = PaymentJournal.Query(
+            reference: query.reference, phases: query.state.map { state in PaymentPhase.allCases.filter { Self.state($0) == state } },
+            terminalID: query.terminal, from: query.from, to: query.to, limit: query.limit,
+            after: query.cursor.map { PaymentJournal.Position(createdAt: $0.createdAt, id: $0.id) })
+        do {
+            let (records, next) = try runner.journal.payments(journalQuery)
+            return TillPaymentPage(
+                payments: records.map(view), nextCursor: next.map { TillPaymentCursor(createdAt: $0.createdAt, id: $0.id).token })
+        } catch {
+            throw .internalError("the journal could not be read: \(error)")
+        }
+    }
+
+    public func resolve(id: String, _ resolution: TillResolutionRequest) async throws(PaymentServiceError) -> TillPayment {
+        let finding = StaffResolution(
+            outcome: resolution.outcome == .paid ? .paid : .notPaid, transactionId: resolution.transactionId, note: resolution.note,
+            at: Date())
+        do {
+            let record = try runner.journal.resolve(id: id, finding)
+            logger.notice(
+                "payment resolved by staff",
+                metadata: [
+                    "payment": "\(id)", "terminal": "\(record.request.terminalID)", "reference": "\(record.reference)",
+                    "outcome": "\(record.resolution?.outcome.rawValue ?? "-")", "transaction": "\(record.resolution?.transactionId ?? "-")",
+                ])
+            return view(record)
+        } catch {
+            switch error {
+            case .noSuchPayment: throw .noSuchPayment(id)
+            case .resolutionRefused(_, let refusal):
+                throw .resolutionRefused(reason: refusal.description, payment: (try? runner.journal.payment(id: id)).map(view))
+            default: throw .internalError("the journal could not record the resolution: \(error)")
+            }
+        }
+    }
+
     public func readiness() async -> String? {
         if shuttingDown { return "shutting down" }
         if await terminals.onlineIDs().isEmpty { return "no PIN pad is linked" }
@@ -279,7 +316,10 @@ public actor DaemonPaymentService: PaymentService {
             description: record.request.description, confirmation: TillConfirmation(record.request.confirmationType),
             terminal: record.request.terminalID, createdAt: record.createdAt, updatedAt: record.updatedAt,
             transactionId: record.transactionId, invoiceNumber: record.invoiceNumber.map(String.init),
-            message: record.isFinished ? record.lastMessage : nil)
+            message: record.isFinished ? record.lastMessage : nil,
+            resolution: record.resolution.map {
+                TillResolution(outcome: $0.outcome == .paid ? .paid : .notPaid, transactionId: $0.transactionId, note: $0.note, resolvedAt: $0.at)
+            })
     }
 
     static func state(_ phase: PaymentPhase) -> TillPaymentState {

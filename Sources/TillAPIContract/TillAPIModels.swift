@@ -95,11 +95,14 @@ public struct TillPayment: Sendable, Hashable, Codable {
     public var invoiceNumber: String?
     /// Why it ended as it did, in words for a person (never personal data).
     public var message: String?
+    /// What staff found in Netgíró's portal for an `unknown` payment (the state stays `unknown`:
+    /// that is what the bridge itself knew).
+    public var resolution: TillResolution?
 
     public init(
         id: String, state: TillPaymentState, amount: Int, reference: String, description: String? = nil,
         confirmation: TillConfirmation, terminal: String, createdAt: Date, updatedAt: Date,
-        transactionId: String? = nil, invoiceNumber: String? = nil, message: String? = nil
+        transactionId: String? = nil, invoiceNumber: String? = nil, message: String? = nil, resolution: TillResolution? = nil
     ) {
         self.id = id
         self.state = state
@@ -114,6 +117,122 @@ public struct TillPayment: Sendable, Hashable, Codable {
         self.transactionId = transactionId
         self.invoiceNumber = invoiceNumber
         self.message = message
+        self.resolution = resolution
+    }
+}
+
+/// What staff found in Netgíró's partner portal for a payment the bridge left `unknown`.
+public enum TillResolutionOutcome: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Netgíró has the payment: money moved (with its TransactionId).
+    case paid
+    /// Netgíró has no payment for it: no money moved.
+    case notPaid = "not-paid"
+}
+
+/// `POST /v1/payments/{id}/resolution`: staff record what they found.
+public struct TillResolutionRequest: Sendable, Hashable, Codable {
+    public var outcome: TillResolutionOutcome
+    /// Netgíró's TransactionId of the payment found (`paid` only).
+    public var transactionId: String?
+    /// Who checked, or anything else for the books (no personal data).
+    public var note: String?
+
+    public init(outcome: TillResolutionOutcome, transactionId: String? = nil, note: String? = nil) {
+        self.outcome = outcome
+        self.transactionId = transactionId
+        self.note = note
+    }
+}
+
+/// A recorded resolution, as the till API shows it.
+public struct TillResolution: Sendable, Hashable, Codable {
+    public var outcome: TillResolutionOutcome
+    public var transactionId: String?
+    public var note: String?
+    public var resolvedAt: Date
+
+    public init(outcome: TillResolutionOutcome, transactionId: String? = nil, note: String? = nil, resolvedAt: Date) {
+        self.outcome = outcome
+        self.transactionId = transactionId
+        self.note = note
+        self.resolvedAt = resolvedAt
+    }
+}
+
+/// `GET /v1/payments`: which payments, newest first.
+public struct TillPaymentQuery: Sendable, Hashable {
+    public static let defaultLimit = 50
+    public static let maxLimit = 200
+
+    public var reference: String?
+    public var state: TillPaymentState?
+    public var terminal: String?
+    /// Created at or after.
+    public var from: Date?
+    /// Created before.
+    public var to: Date?
+    public var limit: Int
+    /// Where the previous page ended (its `nextCursor`).
+    public var cursor: TillPaymentCursor?
+
+    public init(
+        reference: String? = nil, state: TillPaymentState? = nil, terminal: String? = nil, from: Date? = nil, to: Date? = nil,
+        limit: Int = TillPaymentQuery.defaultLimit, cursor: TillPaymentCursor? = nil
+    ) {
+        self.reference = reference
+        self.state = state
+        self.terminal = terminal
+        self.from = from
+        self.to = to
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+/// The place in the newest-first order after which the next page starts: the last payment's
+/// creation time as the journal keeps it, and its id (ties broken by id). Opaque to the till:
+/// on the wire it is base64url text.
+public struct TillPaymentCursor: Sendable, Hashable {
+    public var createdAt: String
+    public var id: String
+
+    public init(createdAt: String, id: String) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+
+    public var token: String {
+        Data((createdAt + "|" + id).utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    public init?(token: String) {
+        guard token.count <= 256, token.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+            let bar = text.firstIndex(of: "|")
+        else { return nil }
+        let createdAt = String(text[..<bar])
+        let id = String(text[text.index(after: bar)...])
+        // What the journal writes: `YYYY-MM-DD HH:MM:SS.SSS`.
+        guard !id.isEmpty, createdAt.count >= 19, createdAt.count <= 32,
+            createdAt.allSatisfy({ $0.isASCII && ($0.isNumber || "-: .".contains($0)) })
+        else { return nil }
+        self.createdAt = createdAt
+        self.id = id
+    }
+}
+
+/// One page of `GET /v1/payments`.
+public struct TillPaymentPage: Sendable, Hashable, Codable {
+    public var payments: [TillPayment]
+    /// Pass as `cursor` for the next page; absent on the last page.
+    public var nextCursor: String?
+
+    public init(payments: [TillPayment], nextCursor: String? = nil) {
+        self.payments = payments
+        self.nextCursor = nextCursor
     }
 }
 
