@@ -112,7 +112,7 @@ public final class TillAPIClient: Sendable {
         return last
     }
 
-    static func escape(_ id: String) -> String {
+    public static func escape(_ id: String) -> String {
         id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
     }
 }

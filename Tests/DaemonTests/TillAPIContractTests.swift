@@ -168,6 +168,45 @@ import Testing
     }
 }
 
+/// A day's reconciliation from the payments the API lists.
+@Suite struct DayReportTests {
+    @Test func unknownFirstThenTotalsThenPaidForTheBooks() throws {
+        let zone = try #require(TimeZone(identifier: "Atlantic/Reykjavik"))
+        let (from, to) = try #require(DayReport.day("2026-12-04", in: zone))
+        #expect(DayReport.day("2026-02-30", in: zone) == nil && DayReport.day("4.12.2026", in: zone) == nil)
+        func payment(_ id: String, _ state: TillPaymentState, _ amount: Int, terminal: String = "NGP-1", minute: Double, resolution: TillResolution? = nil) -> TillPayment {
+            TillPayment(
+                id: id, state: state, amount: amount, reference: "=R-\(id)", confirmation: .manual, terminal: terminal,
+                createdAt: from.addingTimeInterval(minute * 60), updatedAt: from.addingTimeInterval(minute * 60),
+                transactionId: state == .paid ? "T-\(id)" : nil, invoiceNumber: state == .paid ? "10\(id)" : nil, resolution: resolution)
+        }
+        let payments = [
+            payment("1", .paid, 1000, minute: 600),
+            payment("2", .unknown, 2500, minute: 610),
+            payment("3", .paid, 500, terminal: "NGP-2", minute: 620),
+            payment("4", .cancelled, 700, minute: 630),
+            payment("5", .unknown, 900, minute: 640, resolution: TillResolution(outcome: .paid, transactionId: "T-5", resolvedAt: to)),
+            payment("6", .paid, 300, minute: 650),
+        ]
+        let report = DayReport(date: "2026-12-04", timeZone: zone, from: from, to: to, payments: payments.reversed())
+        #expect(report.toCheck.map(\.payment) == ["2"])
+        #expect(report.toCheck[0].check.contains("reference =R-2") && report.toCheck[0].check.contains("2500 ISK") && report.toCheck[0].check.contains("10:10"))
+        #expect(report.toCheck[0].check.contains("ngbridge payment 2 resolve --paid TRANSACTION_ID"))
+        #expect(report.totals.map { "\($0.outcome.rawValue) \($0.terminal) \($0.count) \($0.amount)" } == [
+            "paid NGP-1 2 1300", "paid NGP-2 1 500", "cancelled NGP-1 1 700", "unknown NGP-1 1 2500", "resolved-paid NGP-1 1 900",
+        ])
+        #expect(report.paid.map(\.payment) == ["1", "3", "5", "6"])
+        #expect(report.paid.first?.transactionId == "T-1" && report.paid.first?.invoiceNumber == "101")
+        #expect(report.paid.first { $0.payment == "5" }?.resolvedByStaff == true)
+        #expect(report.paidAmount == 2700)
+
+        let csv = report.csv().components(separatedBy: "\r\n")
+        #expect(csv[0] == "section,outcome,terminal,count,amount,payment,reference,created,transactionId,invoiceNumber,check")
+        #expect(csv[1].hasPrefix("to-check,unknown,NGP-1,1,2500,2,'=R-2,"), "a spreadsheet must not run a reference as a formula")
+        #expect(csv.filter { $0.hasPrefix("total,") }.count == 5 && csv.filter { $0.hasPrefix("paid,") }.count == 4)
+    }
+}
+
 /// Requests with a chosen Content-Type (TillAPIClient always sends application/json with a body).
 struct URLRequestLike {
     let api: RunningTillAPI
