@@ -190,8 +190,9 @@ public struct TillPaymentQuery: Sendable, Hashable {
 }
 
 /// The place in the newest-first order after which the next page starts: the last payment's
-/// creation time as the journal keeps it, and its id (ties broken by id). Opaque to the till:
-/// on the wire it is base64url text.
+/// creation time as the journal keeps it (`YYYY-MM-DD HH:MM:SS.SSS`, UTC) and its id (ties are
+/// broken by id). On the wire: `YYYY-MM-DDTHH:MM:SS.SSS~ID`. Any such text is a place in the
+/// order, so a cursor is checked for form only.
 public struct TillPaymentCursor: Sendable, Hashable {
     public var createdAt: String
     public var id: String
@@ -201,26 +202,27 @@ public struct TillPaymentCursor: Sendable, Hashable {
         self.id = id
     }
 
-    public var token: String {
-        Data((createdAt + "|" + id).utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
+    public var token: String { createdAt.replacingOccurrences(of: " ", with: "T") + "~" + id }
+
+    /// The document's pattern for it.
+    public static let pattern = #"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}~[!-~]{1,64}$"#
 
     public init?(token: String) {
-        guard token.count <= 256, token.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
-        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-            let bar = text.firstIndex(of: "|")
-        else { return nil }
-        let createdAt = String(text[..<bar])
-        let id = String(text[text.index(after: bar)...])
-        // What the journal writes: `YYYY-MM-DD HH:MM:SS.SSS`.
-        guard !id.isEmpty, createdAt.count >= 19, createdAt.count <= 32,
-            createdAt.allSatisfy({ $0.isASCII && ($0.isNumber || "-: .".contains($0)) })
-        else { return nil }
-        self.createdAt = createdAt
-        self.id = id
+        let bytes = Array(token.utf8)
+        guard bytes.count >= 25, bytes.count <= 24 + 64, bytes[23] == UInt8(ascii: "~") else { return nil }
+        let shape = Array("0000-00-00T00:00:00.000".utf8)
+        for (i, expected) in shape.enumerated() {
+            let b = bytes[i]
+            if expected == UInt8(ascii: "0") {
+                guard b >= 0x30 && b <= 0x39 else { return nil }
+            } else if b != expected {
+                return nil
+            }
+        }
+        let id = bytes[24...]
+        guard id.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else { return nil }
+        createdAt = String(decoding: bytes[0..<23], as: UTF8.self).replacingOccurrences(of: "T", with: " ")
+        self.id = String(decoding: id, as: UTF8.self)
     }
 }
 

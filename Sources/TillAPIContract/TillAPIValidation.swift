@@ -122,9 +122,6 @@ package enum TillAPIValidation {
         }
         query.from = try date("from")
         query.to = try date("to")
-        if let from = query.from, let to = query.to, to < from {
-            throw .invalidParameter("to", rule: "after-from", "to must not be before from")
-        }
         if let limit = values["limit"] {
             guard limit.utf8.count <= 4, limit.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(limit),
                 (1...TillPaymentQuery.maxLimit).contains(value)
@@ -135,7 +132,7 @@ package enum TillAPIValidation {
         }
         if let cursor = values["cursor"] {
             guard let value = TillPaymentCursor(token: cursor) else {
-                throw .invalidParameter("cursor", rule: "next-cursor", "cursor must be a `nextCursor` this API gave, unchanged")
+                throw .invalidParameter("cursor", rule: "pattern", "cursor must be a `nextCursor` this API gave, unchanged")
             }
             query.cursor = value
         }

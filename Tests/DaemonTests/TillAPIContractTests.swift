@@ -104,11 +104,16 @@ import Testing
             #expect(try filtered.decode(TillPaymentPage.self).payments.map(\.id) == [ids[2]])
             let query = try #require(await service.lastQuery)
             #expect(query.state == .unknown && query.reference == "R-1" && query.terminal == "NGP-0001" && query.from != nil && query.to != nil)
+            // A range that ends before it starts is empty, not an error; any well-formed cursor is a place in the order.
+            let empty = try await api.client.request(.GET, "/v1/payments?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z")
+            #expect(empty.status == 200)
+            #expect(try await api.client.request(.GET, "/v1/payments?cursor=0000-00-00T00:00:00.000~x").status == 200)
+            #expect(TillPaymentCursor(token: "2026-12-04T10:00:00.123~ab-1") == TillPaymentCursor(createdAt: "2026-12-04 10:00:00.123", id: "ab-1"))
 
             for (path, field) in [
                 ("/v1/payments?state=lost", "state"), ("/v1/payments?limit=0", "limit"), ("/v1/payments?limit=201", "limit"),
                 ("/v1/payments?from=yesterday", "from"), ("/v1/payments?cursor=%21%21", "cursor"), ("/v1/payments?sort=asc", "sort"),
-                ("/v1/payments?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "to"), ("/v1/payments?state=paid&state=unknown", "state"),
+                ("/v1/payments?cursor=2026-01-01T00:00:00.000", "cursor"), ("/v1/payments?state=paid&state=unknown", "state"),
             ] {
                 let answer = try await api.client.request(.GET, path)
                 #expect(answer.status == 400 && answer.problem?.field == field, "\(path) → \(answer.status) \(answer.problem?.field ?? "-")")
@@ -156,6 +161,9 @@ import Testing
         let key = try #require((start["parameters"] as? [[String: Any]])?.first { $0["name"] as? String == "Idempotency-Key" })
         #expect((key["schema"] as? [String: Any])?["pattern"] as? String == "^[!-~]+$")
         #expect((start["responses"] as? [String: Any])?["415"] != nil)
+        let list = try #require(paths["/v1/payments"]?["get"] as? [String: Any])
+        let cursor = try #require((list["parameters"] as? [[String: Any]])?.first { $0["name"] as? String == "cursor" })
+        #expect((cursor["schema"] as? [String: Any])?["pattern"] as? String == TillPaymentCursor.pattern)
         let events = try #require(paths["/v1/payments/{id}/events"]?["get"] as? [String: Any])
         let ok = try #require((events["responses"] as? [String: Any])?["200"] as? [String: Any])
         let schema = try #require(((ok["content"] as? [String: Any])?["text/event-stream"] as? [String: Any])?["schema"] as? [String: Any])
