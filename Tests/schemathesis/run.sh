@@ -16,7 +16,8 @@ ng=$(realpath "${1:-$root/.build/debug/ngbridge}")
 venv="$root/.build-schemathesis/venv"
 version=4.32.5
 if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/st" --version 2>/dev/null | grep -q "$version"; then
-    python3 -m venv "$venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || { echo "python3 -m venv failed: install python3-venv" >&2; exit 1; }
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 
