@@ -133,7 +133,6 @@ public struct TillAPIServer: Sendable {
             } catch let error as PaymentServiceError {
                 throw TillAPIProblem.from(error)
             }
-            self.logger.info("resolution recorded", metadata: ["payment": "\(id)", "outcome": "\(resolution.outcome.rawValue)"])
             return try Self.json(payment)
         }
         router.get("/v1/payments/{id}") { _, context in
@@ -286,7 +285,7 @@ struct TillAPIGuard: RouterMiddleware {
             if let allow {
                 problem = TillAPIProblem(
                     .methodNotAllowed, type: "method-not-allowed", title: "Method not allowed",
-                    detail: "\(request.uri.path.count <= 200 ? request.uri.path : "this path") takes \(allow), not \(TillAPIValidation.printable(request.method.rawValue, limit: 16))",
+                    detail: "\(TillAPIValidation.printable(request.uri.path, limit: 200)) takes \(allow), not \(TillAPIValidation.printable(request.method.rawValue, limit: 16))",
                     field: "method", rule: "one-of \(allow)")
             }
             if problem.statusCode >= 500 {
