@@ -63,6 +63,8 @@ let package = Package(
         .target(name: "TillAPIContract"),
         // One payment as a pure state machine: customer-id rules, poll schedule, race rules.
         .target(name: "Checkout", dependencies: ["NetgiroAPI"]),
+        // Admission: which terminal, busy, idempotency, reference reuse, cancel — a pure core.
+        .target(name: "Admission", dependencies: ["Checkout", "NetgiroAPI", "TillAPIContract"]),
         // Durable payment records (SQLite, write-ahead intents) and crash-recovery queries.
         .target(
             name: "Journal",
@@ -80,7 +82,7 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract",
+                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract", "Admission",
                 .product(name: "Logging", package: "swift-log"),
                 // The daemon: till API, configuration, lifecycle, metrics.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -96,6 +98,10 @@ let package = Package(
             dependencies: [
                 "Bridge", "Simulators", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "Logging", package: "swift-log"),
+                // `demo --till-page`: the example till's page server in front of the till API.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         // The libFuzzer entry and corpus replay shared by the fuzz targets.
         .target(name: "FuzzSupport"),
@@ -124,7 +130,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "Simulators", "SerialLine"]),
-        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI"]),
+        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI", "Admission"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [

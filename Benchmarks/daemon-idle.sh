@@ -37,6 +37,7 @@ wait_for() {  # wait_for FILE PATTERN TIMEOUT_S → prints the time (ns) it was 
 }
 
 printf '%s' 'YCFd6hiA8lUjZejVcIf/LhRXO4wTDxY0JhOXvQZwnMSiNynSxmNIMjMf1HHwdV6cMN48NX3ZipA9q9hLPb9C1ZIzMH5dvELPAHceiu7LbZzmIAGeOf/OUaDrk2Zq2dbGacIAzU6yyk4KmOXRaSLi8KW8t3krdQSX7Ecm8Qunc/A=' >"$dir/secret"
+chmod 600 "$dir/secret" # a secret others may read is refused
 "$ng" sim netgiro --port 0 >"$dir/netgiro.log" 2>&1 &
 pids+=($!)
 "$ng" sim pinpad --no-interactive --link "$dir/pad0" >"$dir/pad.log" 2>&1 &

@@ -115,7 +115,8 @@ class Run:
         self.pad_link = os.path.join(self.dir, "pad0")
         self.spawn([self.ng, "sim", "pinpad", "--link", self.pad_link, "--script", path,
                     "--no-interactive", "--seed", str(self.args.seed)], "pad.log")
-        with open(os.path.join(self.dir, "secret"), "w") as f:
+        # 0600: the daemon refuses a secret every user may read.
+        with open(os.open(os.path.join(self.dir, "secret"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(SECRET)
 
     def start_daemon(self):

@@ -3,7 +3,8 @@
 # simulated PIN pad on a pty (`ngbridge sim pinpad`, the real firmware core) and the Netgíró
 # simulator, driven through the till API on a unix socket by `ngbridge pay`.
 #   1. a payment keyed by a scripted customer ends paid, with TransactionId and InvoiceNumber,
-#      and the customer's phone number appears nowhere in the daemon's log;
+#      and the customer's phone number appears nowhere in the daemon's log; `ngbridge pay` run
+#      again for the same sale answers with the same payment;
 #   2. the daemon is killed (SIGKILL) while the customer is deciding, started again, and the
 #      payment still ends with a definite state (recovered from the journal), with one cart in
 #      Netgíró's ledger;
@@ -42,6 +43,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
 
 printf '%s' 'YCFd6hiA8lUjZejVcIf/LhRXO4wTDxY0JhOXvQZwnMSiNynSxmNIMjMf1HHwdV6cMN48NX3ZipA9q9hLPb9C1ZIzMH5dvELPAHceiu7LbZzmIAGeOf/OUaDrk2Zq2dbGacIAzU6yyk4KmOXRaSLi8KW8t3krdQSX7Ecm8Qunc/A=' >"$dir/secret"
+chmod 600 "$dir/secret" # a secret others may read is refused
 "$ng" sim netgiro --port 0 --accept-delay-ms 3000 >"$dir/netgiro.log" 2>&1 &
 pids+=($!)
 {
@@ -101,6 +103,11 @@ grep -Eq "invoice +[0-9]+" "$dir/pay1.out" || fail "no InvoiceNumber"
 if grep -q 8223281 "$dir/daemon.log"; then fail "the customer's phone number is in the daemon's log"; fi
 if grep -q 8223281 "$dir/pad.log"; then fail "the customer's phone number is in the pad's transcript"; fi
 echo "ok: payment paid through the daemon, no personal data in its log"
+# Run again (as after a timeout): the same payment, not a second sale.
+first=$(grep -Eo '^payment [0-9a-f-]{36}' "$dir/pay1.out" | head -1)
+timeout 60 "$ng" pay --amount 4990 --reference E2E-1 --api "unix:$dir/api.sock" >"$dir/pay1b.out" 2>&1 || fail "ngbridge pay run again did not answer paid: $(tail -5 "$dir/pay1b.out")"
+[ -n "$first" ] && grep -q "^$first: started before" "$dir/pay1b.out" || fail "ngbridge pay run again is not $first: $(cat "$dir/pay1b.out")"
+echo "ok: ngbridge pay run again joins the payment it started"
 
 # 2. SIGKILL while the customer decides, restart, definite outcome.
 "$ng" pay --amount 1500 --reference E2E-2 --json --api "unix:$dir/api.sock" >"$dir/pay2.out" 2>&1 &

@@ -1,6 +1,7 @@
 // board.c - board support for the NG-PAD-1 firmware on QEMU's mps2-an386 (Cortex-M4, 25 MHz).
 // See board.h for the interface and README.md for the hardware map.
 #include "board.h"
+#include "clock.h"
 #include <stddef.h>
 
 // ---- registers ----------------------------------------------------------------------------
@@ -119,16 +120,13 @@ void SysTick_Handler(void) {
     }
 }
 
-// Cycles since reset. Call with interrupts masked.
+// Cycles since reset. Call with interrupts masked. A period that ended but whose interrupt has
+// not run yet is counted here; clock.h says how a counter that reads 0 is taken.
 static uint64_t now_cycles(void) {
     uint32_t value = SYST_CVR;
-    uint64_t base = cycles;
-    if (SCB_ICSR & ICSR_PENDSTSET) {
-        // The period ended but its interrupt has not run yet: count it here.
-        value = SYST_CVR;
-        base += period;
-    }
-    return base + (period - 1u - value);
+    int pending = (SCB_ICSR & ICSR_PENDSTSET) != 0;
+    uint32_t reread = pending ? SYST_CVR : value;
+    return pad_clock_cycles(cycles, period, value, pending, reread);
 }
 
 uint64_t board_millis(void) {

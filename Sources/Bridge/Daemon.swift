@@ -10,20 +10,23 @@ import ServiceLifecycle
 
 /// `ngbridge run`: the daemon, put together from a checked ``DaemonConfiguration``.
 ///
-/// Start-up order: journal → Netgíró client → terminal sessions (hotplug or fixed path) →
+/// Start-up order: journal (its lock: one daemon per journal) → the unix socket's path (never
+/// taken from a live daemon) → Netgíró client → terminal sessions (hotplug or fixed path) →
 /// recovery of unfinished payments → till API (and the ServerCallback listener) → `READY=1`.
 /// SIGTERM/SIGINT: stop taking payments, pads show "out of service", running payments are left
 /// in the journal as they stand (resumed at the next start), listeners close, `STOPPING=1`.
+/// A start-up failure throws a ``DaemonConfigurationError`` naming its key and exit status; a
+/// failure after start-up is thrown as it is (the caller exits non-zero either way).
 public enum Daemon {
     public static func run(configuration: DaemonConfiguration, logger: Logger, metrics: TillAPIMetrics = TillAPIMetrics()) async throws {
         let notify = DaemonNotify()
-        let journal: PaymentJournal
+        let (journal, journalLock) = try DaemonStartup.openJournal(configuration.journalPath)
+        defer { withExtendedLifetime(journalLock) {} }
         do {
-            try FileManager.default.createDirectory(
-                atPath: (configuration.journalPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            journal = try PaymentJournal(path: configuration.journalPath)
+            if case .unix(let path) = configuration.api.listen { try DaemonStartup.claimSocketPath(path) }
         } catch {
-            throw DaemonConfigurationError(key: "journal.path", problem: "cannot open \(configuration.journalPath): \(error)")
+            try? journal.close()
+            throw error
         }
         let netgiro = NetgiroClient(configuration: try configuration.netgiroClientConfiguration(), logger: logger)
         var checkout = Checkout.Configuration()
@@ -66,17 +69,26 @@ public enum Daemon {
         var apiOptions = TillAPIServer.Options(listen: configuration.api.listen, token: configuration.api.token)
         apiOptions.socketMode = configuration.api.socketMode
         apiOptions.maxBodyBytes = configuration.api.maxBodyBytes
-        if case .unix(let path) = configuration.api.listen {
-            try? FileManager.default.createDirectory(
-                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let apiBound = DaemonStartup.Bound()
+        var server = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger)
+        // Refunds go to Netgíró's partner API beside the v1 base URL (docs/netgiro-refund.md).
+        let partner = netgiroPartnerBaseURL(checkoutBaseURL: configuration.netgiro.baseURL).map {
+            NetgiroPartnerClient(baseURL: $0, secret: configuration.netgiro.secret, logger: logger)
         }
-        let api = TillAPIServer(options: apiOptions, service: service, metrics: metrics, logger: logger).application { address in
+        if let partner { server.refunds = RefundService(journal: journal, partner: partner, payments: service, logger: logger) }
+        let api = server.application { address in
+            apiBound.set()
             notify.ready(status: "till API on \(address)")
             logger.info("ready", metadata: ["listen": "\(address)"])
         }
-        var services: [any Service] = [api]
+        var services: [any Service] = [DaemonStartup.Listener(key: "api.listen", address: configuration.api.listen, bound: apiBound, service: api)]
         if let callback = configuration.callback {
-            services.append(DaemonCallbackListener.application(callback, secret: configuration.netgiro.secret, runner: runner, logger: logger))
+            let bound = DaemonStartup.Bound()
+            services.append(
+                DaemonStartup.Listener(
+                    key: "callback.listen", address: callback.listen, bound: bound,
+                    service: DaemonCallbackListener.application(
+                        callback, secret: configuration.netgiro.secret, runner: runner, logger: logger, onListening: { bound.set() })))
         }
         if let interval = notify.watchdogInterval {
             services.append(WatchdogService(notify: notify, interval: interval))
@@ -86,16 +98,21 @@ public enum Daemon {
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var failure: (any Error)?
         do {
             try await group.run()
         } catch {
-            logger.error("daemon stopped: \(error)")
+            failure = error
         }
         pads.cancel()
         gauge.cancel()
         await terminals.closeAll()
         try? await netgiro.shutdown()
+        await partner?.shutdown()
         try? journal.close()
+        // A failure is the caller's to report (one line, and a non-zero exit status, so that
+        // `Restart=on-failure` sees it); a start-up failure names its key.
+        if let failure { throw failure }
         logger.info("stopped")
     }
 }
@@ -134,7 +151,8 @@ struct WatchdogService: Service {
 /// verify is refused (401) and never reaches a payment.
 enum DaemonCallbackListener {
     static func application(
-        _ callback: DaemonConfiguration.Callback, secret: NetgiroSecret, runner: PaymentRunner, logger: Logger
+        _ callback: DaemonConfiguration.Callback, secret: NetgiroSecret, runner: PaymentRunner, logger: Logger,
+        onListening: @escaping @Sendable () -> Void = {}
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
         let base = URL(string: callback.publicURL)
@@ -164,6 +182,7 @@ enum DaemonCallbackListener {
         }
         router.post(RouterPath(basePath), use: handler)
         guard case .tcp(let host, let port) = callback.listen else { preconditionFailure("callback.listen is TCP (checked at load)") }
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "ngbridge-callback"), logger: logger)
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "ngbridge-callback"),
+            onServerRunning: { _ in onListening() }, logger: logger)
     }
 }

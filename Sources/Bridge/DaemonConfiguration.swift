@@ -4,6 +4,12 @@ import Foundation
 import NetgiroAPI
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Everything `ngbridge run` needs, read and checked once at start-up.
 ///
 /// Sources, highest priority first (swift-configuration's provider hierarchy):
@@ -190,16 +196,92 @@ public struct DaemonConfiguration: Sendable {
             EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "ngbridge"),
         ]
         if let path = filePath ?? environment["NGBRIDGE_CONFIG"] {
-            guard FileManager.default.isReadableFile(atPath: path) else {
+            guard FileManager.default.isReadableFile(atPath: path), let data = FileManager.default.contents(atPath: path) else {
                 throw DaemonConfigurationError(key: "--config", problem: "cannot read \(path) — check the path and its permissions")
             }
+            try checkFile(data, path: path)
             do {
                 providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
             } catch {
-                throw DaemonConfigurationError(key: "--config", problem: "\(path) is not a JSON object of settings: \(error)")
+                throw DaemonConfigurationError(key: "--config", problem: "\(path) is not a JSON object of settings: \(readable(error))")
             }
         }
         return try resolve(ConfigReader(providers: providers), environment: environment)
+    }
+
+    /// A configuration file is a JSON object whose nesting follows the keys' dots, and holds
+    /// nothing else: a misspelt key would otherwise be ignored in silence and its default used.
+    static func checkFile(_ data: Data, path: String) throws(DaemonConfigurationError) {
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data, options: [])
+        } catch {
+            throw DaemonConfigurationError(key: "--config", problem: "\(path) is not valid JSON: \(jsonProblem(error, data: data))")
+        }
+        guard let top = object as? [String: Any] else {
+            throw DaemonConfigurationError(
+                key: "--config", problem: "\(path) is not a JSON object of settings — e.g. {\"netgiro\": {\"base-url\": \"https://api.netgiro.is/v1/\"}}")
+        }
+        func walk(_ object: [String: Any], prefix: String) throws(DaemonConfigurationError) {
+            for (name, value) in object.sorted(by: { $0.key < $1.key }) {
+                let key = prefix + name
+                if keys.contains(where: { $0.name == key }) {
+                    guard !(value is [String: Any]) else {
+                        throw DaemonConfigurationError(key: key, problem: "in \(path) is an object; it takes a single value")
+                    }
+                    continue
+                }
+                if let nested = value as? [String: Any], keys.contains(where: { $0.name.hasPrefix(key + ".") }) {
+                    try walk(nested, prefix: key + ".")
+                    continue
+                }
+                throw DaemonConfigurationError(key: key, problem: "no such setting in \(path)\(suggestion(for: key)) (see `ngbridge run --help` for the keys)")
+            }
+        }
+        try walk(top, prefix: "")
+    }
+
+    /// ` — did you mean netgiro.base-url?` when a known key differs only in case, `-`, `_` or `.`.
+    static func suggestion(for key: String) -> String {
+        func folded(_ text: String) -> String { text.lowercased().filter { $0.isLetter || $0.isNumber } }
+        guard let near = keys.first(where: { folded($0.name) == folded(key) }) else { return "" }
+        return " — did you mean \(near.name)?"
+    }
+
+    /// An error as words a person can act on: Foundation's errors by their localized
+    /// description, never as `Error Domain=NSCocoaErrorDomain Code=…`.
+    static func readable(_ error: any Error) -> String {
+        let ns = error as NSError
+        guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return "\(error)" }
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return "\(ns.localizedDescription) (\(String(cString: strerror(Int32(posix.code)))))"
+        }
+        return ns.localizedDescription
+    }
+
+    /// What is wrong with malformed JSON and where (line and column), in words, never the
+    /// parser's error object.
+    static func jsonProblem(_ error: any Error, data: Data) -> String {
+        if data.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) { return "the file is empty" }
+        // Foundation's parser says "Invalid value around character 24." or "Unexpected end of
+        // file during JSON parse."; a person wants a line and a column.
+        var debug = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? ""
+        if debug.hasSuffix(".") { debug.removeLast() }
+        let bytes = Array(data)
+        var offset: Int?
+        var what = debug.isEmpty ? "not valid JSON" : debug.prefix(1).lowercased() + debug.dropFirst()
+        if let range = debug.range(of: "around character ") {
+            offset = Int(debug[range.upperBound...].prefix { $0.isNumber })
+            what = String(debug[..<range.lowerBound]).trimmingCharacters(in: .whitespaces).lowercased()
+        } else if debug.lowercased().contains("end of file") {
+            offset = bytes.count
+            what = "the file ends before the JSON is complete"
+        }
+        guard let offset else { return "\(what) (check quotes, commas and braces)" }
+        let before = bytes.prefix(min(max(offset, 0), bytes.count))
+        let line = before.filter { $0 == 0x0A }.count + 1
+        let column = before.count - (before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0) + 1
+        return "line \(line), column \(column): \(what) (check quotes, commas and braces)"
     }
 
     static func resolve(_ reader: ConfigReader, environment: [String: String]) throws(DaemonConfigurationError) -> DaemonConfiguration {
@@ -211,10 +293,16 @@ public struct DaemonConfiguration: Sendable {
         guard lower.hasPrefix("https://") || lower.hasPrefix("http://"), URL(string: baseURL)?.host != nil else {
             throw r.error("netgiro.base-url", "\(baseURL) is not an http(s) URL — e.g. https://api.netgiro.is/v1/")
         }
+        if lower.hasPrefix("http://"), let host = URL(string: baseURL)?.host, !isLoopbackHost(host) {
+            throw r.error(
+                "netgiro.base-url",
+                "\(baseURL) is plain HTTP to another machine: the app key and signed payments would cross the network in clear — use https:// (plain http only for a simulator on 127.0.0.1 or localhost)")
+        }
         let appKey = try r.required("netgiro.app-key")
         let secret: NetgiroSecret
         let secretSource: String
         if let file = r.string("netgiro.secret-file") {
+            try refuseIfOthersMayRead(file, key: "netgiro.secret-file", what: "the Netgíró secret")
             do { secret = try NetgiroSecret.fromFile(file) } catch { throw r.error("netgiro.secret-file", "\(error)") }
             secretSource = file
         } else {
@@ -253,6 +341,7 @@ public struct DaemonConfiguration: Sendable {
         var token: String?
         let tokenFile = r.string("api.token-file")
         if let tokenFile {
+            try refuseIfOthersMayRead(tokenFile, key: "api.token-file", what: "the till API's token")
             guard let data = FileManager.default.contents(atPath: tokenFile), let text = String(data: data, encoding: .utf8) else {
                 throw r.error("api.token-file", "cannot read \(tokenFile) — check the path and that the ngbridge user may read it")
             }
@@ -322,6 +411,67 @@ public struct DaemonConfiguration: Sendable {
             callback: callback, journalPath: journalPath, payments: payments, logFormat: logFormat, logLevel: logLevel)
     }
 
+    static func isLoopbackHost(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return bare.lowercased() == "localhost" || bare == "::1" || bare.hasPrefix("127.")
+    }
+
+    /// A file holding a secret that every user of the machine may read is refused, not warned
+    /// about: a warning scrolls past in the journal while anyone who read the file can sign
+    /// Netgíró requests (or pay through the till API) as this shop. sshd refuses private keys so
+    /// for the same reason. Group-readable is fine (the package gives the file to the daemon's
+    /// group). A file that does not exist is left to the reader, which names it.
+    static func refuseIfOthersMayRead(_ path: String, key: String, what: String) throws(DaemonConfigurationError) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        let mode = st.st_mode & 0o7777
+        guard mode & 0o004 != 0 else { return }
+        throw DaemonConfigurationError(
+            key: key,
+            problem: "\(path) holds \(what) and every user of this machine may read it (mode \(String(format: "%04o", mode))) — `chmod 0640 \(path)` (owner root, group of the ngbridge user) or 0600")
+    }
+
+    /// What `--check-config` adds to loading: the journal can be created (or opened for writing)
+    /// where `journal.path` says — the directory exists or can be made, and this user may write
+    /// there. Proven by creating (and removing) a file, since `access(2)` says yes to root even
+    /// where nothing can be written (`/proc`).
+    public func checkJournalPlace() throws(DaemonConfigurationError) {
+        guard journalPath != ":memory:" else { return }
+        let directory = (journalPath as NSString).deletingLastPathComponent
+        var existing = directory
+        var st = stat()
+        while stat(existing, &st) != 0 {
+            guard errno == ENOENT, existing != "/" else { break }
+            existing = (existing as NSString).deletingLastPathComponent
+        }
+        guard stat(existing, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw DaemonConfigurationError(
+                key: "journal.path", problem: "cannot create \(journalPath): \(existing) is not a directory — choose another journal.path",
+                exitStatus: .cannotCreate)
+        }
+        if FileManager.default.fileExists(atPath: journalPath) {
+            let fd = open(journalPath, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw DaemonConfigurationError(
+                    key: "journal.path", problem: "cannot open \(journalPath) for writing: \(String(cString: strerror(errno))) — let the ngbridge user write it",
+                    exitStatus: .cannotCreate)
+            }
+            close(fd)
+            return
+        }
+        let probe = existing + "/.ngbridge-check-\(getpid())"
+        let fd = open(probe, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            let made = existing == directory ? "create files in \(directory)" : "create \(directory) (in \(existing))"
+            throw DaemonConfigurationError(
+                key: "journal.path", problem: "cannot \(made): \(reason) — choose a directory the ngbridge user may write, e.g. /var/lib/ngbridge",
+                exitStatus: .cannotCreate)
+        }
+        close(fd)
+        unlink(probe)
+    }
+
     /// The client configuration for Netgíró.
     public func netgiroClientConfiguration() throws(DaemonConfigurationError) -> NetgiroConfiguration {
         do {
@@ -334,19 +484,39 @@ public struct DaemonConfiguration: Sendable {
     }
 }
 
+/// How `ngbridge run` ends when it cannot start or run: sysexits(3) codes, so systemd (and a
+/// person) can tell a configuration to fix from a resource that is busy now.
+public enum DaemonExitStatus: Int32, Sendable {
+    /// EX_UNAVAILABLE: something the daemon needs is taken (address in use, another daemon on
+    /// the socket or journal) — may clear by itself, so systemd restarts.
+    case unavailable = 69
+    /// EX_SOFTWARE: the daemon stopped on a failure after it had started.
+    case software = 70
+    /// EX_CANTCREAT: the journal, its directory or the socket's cannot be created or written.
+    case cannotCreate = 73
+    /// EX_CONFIG: a setting is missing or wrong — restarting will not help
+    /// (`RestartPreventExitStatus=78`).
+    case configuration = 78
+}
+
 /// A setting that stops start-up: names the key (and its environment variable) and what is wrong.
 public struct DaemonConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
     public var key: String
     public var problem: String
+    public var exitStatus: DaemonExitStatus
 
-    public init(key: String, problem: String) {
+    public init(key: String, problem: String, exitStatus: DaemonExitStatus = .configuration) {
         self.key = key
         self.problem = problem
+        self.exitStatus = exitStatus
     }
 
+    /// One line: `configuration: KEY (ENV): problem` for a bad setting, `cannot start: KEY …`
+    /// when the setting is fine but what it names is unavailable.
     public var description: String {
-        let env = key.contains(".") ? " (\(DaemonConfiguration.environmentName(of: key)))" : ""
-        return "configuration: \(key)\(env): \(problem)"
+        let env = DaemonConfiguration.keys.contains { $0.name == key } ? " (\(DaemonConfiguration.environmentName(of: key)))" : ""
+        let kind = exitStatus == .configuration ? "configuration" : "cannot start"
+        return DaemonLogHandler.escape("\(kind): \(key)\(env): \(problem)")
     }
 }
 

@@ -2,22 +2,41 @@ import Foundation
 import Logging
 import NetgiroAPI
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The daemon's log: one line per event on standard error (journald adds the time), as
 /// `level label: message key=value …` or as one JSON object per line (`log.format=json`).
 ///
 /// A last line of defence for personal data: any run of exactly 7 or 10 digits (the shape of an
 /// Icelandic phone number or kennitala) in the message or a metadata value is masked before it
 /// is written, whatever the code that logged it meant to do.
+///
+/// No input can begin a line of its own: in text lines every control character of the message
+/// and of each value (a newline in a JSON key a till sent, say) is written as an escape (`\n`,
+/// `\u{1B}`); JSON lines are escaped by the encoder.
+///
+/// When standard error is the journal (systemd sets `JOURNAL_STREAM` to its device:inode), each
+/// line starts with its syslog priority, `<3>` for an error, so `journalctl -p err` finds it.
 public struct DaemonLogHandler: LogHandler {
     public let label: String
     public let json: Bool
+    /// Whether lines start with a `<N>` syslog priority (``journaldPrefix(environment:)``).
+    public let priorities: Bool
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     let write: @Sendable (String) -> Void
 
-    public init(label: String, json: Bool, write: @escaping @Sendable (String) -> Void = DaemonLogHandler.standardError) {
+    public init(
+        label: String, json: Bool, priorities: Bool = DaemonLogHandler.standardErrorIsJournal(),
+        write: @escaping @Sendable (String) -> Void = DaemonLogHandler.standardError
+    ) {
         self.label = label
         self.json = json
+        self.priorities = priorities
         self.write = write
     }
 
@@ -30,19 +49,82 @@ public struct DaemonLogHandler: LogHandler {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         let message = Self.maskDigits("\(event.message)")
         let pairs = merged.sorted { $0.key < $1.key }.map { ($0.key, Self.maskDigits("\($0.value)")) }
+        let prefix = priorities ? "<\(Self.syslogPriority(event.level))>" : ""
         if json {
             var object: [String: String] = ["level": "\(event.level)", "label": label, "message": message]
             for (k, v) in pairs where object[k] == nil { object[k] = v }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-            write(String(decoding: data, as: UTF8.self))
+            // The encoder escapes control characters; the Unicode line separators it leaves, and
+            // some viewers break lines at them.
+            let text = String(decoding: data, as: UTF8.self)
+                .replacingOccurrences(of: "\u{2028}", with: "\\u2028").replacingOccurrences(of: "\u{2029}", with: "\\u2029")
+            write(prefix + text)
         } else {
-            let rest = pairs.map { "\($0.0)=\(Self.quote($0.1))" }.joined(separator: " ")
-            write("\(event.level) \(label): \(message)\(rest.isEmpty ? "" : " " + rest)")
+            let rest = pairs.map { "\(Self.escape($0.0))=\(Self.quote($0.1))" }.joined(separator: " ")
+            write("\(prefix)\(event.level) \(Self.escape(label)): \(Self.escape(message))\(rest.isEmpty ? "" : " " + rest)")
         }
     }
 
+    /// A value as written after `key=`: escaped, and in quotes when it holds a space, `"` or `=`
+    /// (so `key=value` pairs stay unambiguous).
     static func quote(_ value: String) -> String {
-        value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"" + value.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : value
+        let escaped = escape(value)
+        guard escaped.isEmpty || escaped.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return escaped }
+        return "\"" + escaped.replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// Text that cannot end a log line or start another: a backslash becomes `\\`, newline,
+    /// carriage return and tab `\n` `\r` `\t`, every other control character (C0, DEL, C1) and the
+    /// Unicode line and paragraph separators `\u{XX}`.
+    public static func escape(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = ""
+        out.unicodeScalars.reserveCapacity(text.unicodeScalars.count + 8)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where needsEscape(scalar): out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar == "\\" || scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+    }
+
+    /// The syslog priority journald reads from a `<N>` line prefix (sd-daemon(3)).
+    public static func syslogPriority(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    /// Whether standard error is connected to the journal: systemd sets `JOURNAL_STREAM` to
+    /// `DEVICE:INODE` of the stream it connected, and it is still ours only if fd 2 is that file
+    /// (a child whose stderr was redirected inherits the variable but not the stream).
+    public static func standardErrorIsJournal(environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        guard let value = environment["JOURNAL_STREAM"] else { return false }
+        let parts = value.split(separator: ":")
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == device && UInt64(st.st_ino) == inode
+    }
+
+    /// One line for a failure before (or outside) the logging system: escaped, with the error
+    /// priority when standard error is the journal.
+    public static func writeFailure(_ text: String, priorities: Bool = standardErrorIsJournal(), write: @Sendable (String) -> Void = standardError) {
+        write((priorities ? "<\(syslogPriority(.error))>" : "") + escape(text))
     }
 
     /// Masks with ``PersonalData/mask(_:)`` every number that could be a customer identifier: a

@@ -7,10 +7,10 @@ import NetgiroAPI
 /// The till API's payments on the real thing: ``PaymentRunner`` (checkout + journal + Netgíró)
 /// and the daemon's terminal sessions.
 ///
-/// It adds what the till needs on top of the runner: choosing the terminal (one at a time per
-/// pad), the event stream of each payment (state changes from the runner; prompts and screens
-/// from the terminal, without what the customer keyed), idempotency checks on the body, and
-/// metrics and one log line per state change.
+/// It is the shell of ``Admission`` (which terminal, busy, idempotency, reference reuse, cancel):
+/// it reads the terminals and the journal, asks the core, and carries out its decision. On top it
+/// keeps the event stream of each payment (state changes from the runner; prompts and screens
+/// from the terminal, without what the customer keyed), metrics and one log line per state change.
 public actor DaemonPaymentService: PaymentService {
     public struct Settings: Sendable {
         public var defaultConfirmation: ConfirmationType = .manual
@@ -19,11 +19,22 @@ public actor DaemonPaymentService: PaymentService {
         /// How long a payment recovered at start waits for its pad to come back (the pad is
         /// usually found and linked a moment after the daemon starts) before it counts as gone.
         public var recoveryGrace: Duration
+        /// How long a new payment waits for a pad that is known but not linked (line noise, a
+        /// replug) before it is refused as `terminal-offline` with Retry-After.
+        public var terminalGrace: Duration
 
-        public init(defaultConfirmation: ConfirmationType = .manual, callbackURL: String? = nil, recoveryGrace: Duration = .seconds(30)) {
+        public init(
+            defaultConfirmation: ConfirmationType = .manual, callbackURL: String? = nil, recoveryGrace: Duration = .seconds(30),
+            terminalGrace: Duration = .seconds(2)
+        ) {
             self.defaultConfirmation = defaultConfirmation
             self.callbackURL = callbackURL
             self.recoveryGrace = recoveryGrace
+            self.terminalGrace = terminalGrace
+        }
+
+        var admission: Admission.Settings {
+            Admission.Settings(defaultConfirmation: defaultConfirmation, callbackURL: callbackURL, terminalGrace: terminalGrace)
         }
     }
 
@@ -40,9 +51,7 @@ public actor DaemonPaymentService: PaymentService {
     let metrics: TillAPIMetrics?
     let logger: Logger
     private var logs: [String: EventLog] = [:]
-    private var cancelRequested: Set<String> = []
-    private var busy: [String: String] = [:]  // terminal → payment
-    private var shuttingDown = false
+    private var admission: Admission
 
     public init(runner: PaymentRunner, terminals: any PaymentTerminals, settings: Settings, metrics: TillAPIMetrics?, logger: Logger) {
         self.runner = runner
@@ -50,6 +59,7 @@ public actor DaemonPaymentService: PaymentService {
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
+        self.admission = Admission(settings: settings.admission)
     }
 
     /// Resumes the journal's unfinished payments (at start, before the API opens).
@@ -62,56 +72,52 @@ public actor DaemonPaymentService: PaymentService {
             AwaitedTerminal(terminalID: id, grace: grace) { await terminals.terminal(id) }
         }
         for handle in handles {
-            busy[handle.record.request.terminalID] = handle.id
+            admission.recovered(handle.record)
             follow(handle)
         }
         return handles.map(\.id)
     }
 
     /// No new payments from now on (SIGTERM): running ones go on to their outcome or are journaled.
-    public func stopTakingPayments() { shuttingDown = true }
+    public func stopTakingPayments() { admission.stopTakingPayments() }
 
     // MARK: - PaymentService
 
     public func start(_ request: TillPaymentRequest, idempotencyKey: String?) async throws(PaymentServiceError) -> PaymentStart {
-        if shuttingDown { throw .shuttingDown }
-        // An idempotency key seen before: that payment, whatever the pads are doing now.
-        if let idempotencyKey, let earlier = try? runner.journal.payment(idempotencyKey: idempotencyKey) {
-            guard Self.sameRequest(earlier.request, request, defaultConfirmation: settings.defaultConfirmation) else {
-                throw .idempotencyKeyReused
-            }
-            return PaymentStart(payment: view(earlier), replayed: true)
-        }
-        let terminalID: String
-        if let named = request.terminal {
-            guard await terminals.terminal(named) != nil else { throw .noSuchTerminal(named) }
-            terminalID = named
-        } else {
-            let online = await terminals.onlineIDs()
-            guard online.count == 1 else { throw .terminalRequired(available: online) }
-            terminalID = online[0]
-        }
-        guard await terminals.onlineIDs().contains(terminalID), let pad = await terminals.terminal(terminalID) else {
-            throw .terminalOffline(terminalID)
-        }
-        if let other = busy[terminalID] { throw .terminalBusy(terminal: terminalID, payment: other) }
-
-        let confirmation = request.confirmation?.netgiro ?? settings.defaultConfirmation
-        if confirmation == .serverCallback, settings.callbackURL == nil {
-            throw .confirmationUnavailable(.serverCallback, reason: "no callback listener is configured (callback.listen, callback.public-url)")
-        }
-        let lines = (request.items ?? []).map { item in
-            PaymentLine(
-                productNo: item.productNo ?? "", name: item.name, unitPrice: item.unitPrice, amount: item.unitPrice * item.quantity,
-                quantity: item.quantity * 1000)
-        }
-        let checkoutRequest = PaymentRequest(
-            amount: request.amount, reference: request.reference, description: request.description, lines: lines,
-            confirmationType: confirmation, terminalID: terminalID,
-            callbackUrl: confirmation == .serverCallback ? settings.callbackURL : nil)
-        if let problem = checkoutRequest.problem { throw Self.invalid(problem) }
-
         let id = UUID().uuidString.lowercased()
+        let attempt = Admission.Attempt(request: request, idempotencyKey: idempotencyKey, paymentID: id, arrivedAt: Date())
+        let checkoutRequest: PaymentRequest
+        decision: while true {
+            let pads = Admission.Terminals(known: await terminals.list().map(\.id), online: await terminals.onlineIDs())
+            var history = Admission.History()
+            do {
+                if let idempotencyKey { history.keyed = try runner.journal.payment(idempotencyKey: idempotencyKey) }
+                history.sameReference = try runner.journal.payments(reference: request.reference)
+            } catch {
+                throw .internalError("the journal could not be read: \(error)")
+            }
+            switch admission.admit(attempt, terminals: pads, history: history, now: Date()) {
+            case .replay(let earlier):
+                return PaymentStart(payment: Admission.view(earlier), replayed: true)
+            case .refuse(let refusal):
+                throw refusal
+            case .start(let admitted):
+                checkoutRequest = admitted
+                break decision
+            case .waitForTerminal:
+                // The pad is known but away (line noise, a replug): look again shortly; the core
+                // answers terminal-offline once its grace is over.
+                do { try await Task.sleep(for: .milliseconds(50)) } catch { throw .shuttingDown }
+            case .waitForSameKey:
+                // The same key's first request is being journaled (one write): look again then.
+                do { try await Task.sleep(for: .milliseconds(5)) } catch { throw .shuttingDown }
+            }
+        }
+        guard let pad = await terminals.terminal(checkoutRequest.terminalID) else {  // gone since the core looked
+            admission.startFailed(id)
+            throw .terminalOffline(checkoutRequest.terminalID, retryAfter: admission.settings.retryAfterSeconds)
+        }
+
         let log = EventLog()
         logs[id] = log
         let observed = ObservedTerminal(inner: pad) { [weak self] kind, text in
@@ -122,27 +128,29 @@ public actor DaemonPaymentService: PaymentService {
             handle = try await runner.start(checkoutRequest, terminal: observed, idempotencyKey: idempotencyKey, id: id)
         } catch {
             logs[id] = nil
+            admission.startFailed(id)
             switch error {
-            case .invalidRequest(let problem): throw Self.invalid(problem)
-            case .referenceInFlight(let reference, let other):
-                throw .invalidRequest(
-                    field: "reference", rule: "one-payment-per-reference-in-flight",
-                    detail: "a payment for reference \(reference) is in flight (payment \(other)); wait for its outcome or cancel it")
+            case .invalidRequest(let problem): throw Admission.refusal(for: problem)
+            case .referenceInFlight(_, let other):
+                // Started between the core's look at the journal and ours.
+                guard let record = try? runner.journal.payment(id: other) else { throw .internalError("payment \(other) holds the reference but cannot be read") }
+                throw .referenceInUse(Admission.view(record))
             case .journal(let e): throw .internalError("the journal could not record the payment: \(e)")
             }
         }
         if handle.id != id {  // a concurrent request with the same key won the race
             logs[id] = nil
-            return PaymentStart(payment: view(handle.record), replayed: true)
+            admission.startFailed(id)
+            return PaymentStart(payment: Admission.view(handle.record), replayed: true)
         }
-        busy[terminalID] = id
+        admission.started(id)
         follow(handle)
-        return PaymentStart(payment: view(handle.record), replayed: false)
+        return PaymentStart(payment: Admission.view(handle.record), replayed: false)
     }
 
     public func payment(id: String) async -> TillPayment? {
         guard let handle = await runner.payment(id: id) else { return nil }
-        return view(handle.record)
+        return Admission.view(handle.record)
     }
 
     public func events(id: String) async -> AsyncStream<TillPaymentEvent>? {
@@ -154,9 +162,9 @@ public actor DaemonPaymentService: PaymentService {
             guard let handle = await runner.payment(id: id) else { return nil }
             log = EventLog()
             logs[id] = log
-            append(id, log, TillPaymentEvent(sequence: 1, kind: .state, state: Self.state(handle.record.phase)))
+            append(id, log, TillPaymentEvent(sequence: 1, kind: .state, state: Admission.state(handle.record)))
             if handle.record.isFinished {
-                append(id, log, TillPaymentEvent(sequence: 2, kind: .outcome, state: Self.state(handle.record.phase), payment: view(handle.record)))
+                append(id, log, TillPaymentEvent(sequence: 2, kind: .outcome, state: Admission.state(handle.record), payment: Admission.view(handle.record)))
             }
         }
         let (stream, continuation) = AsyncStream.makeStream(of: TillPaymentEvent.self, bufferingPolicy: .unbounded)
@@ -170,39 +178,56 @@ public actor DaemonPaymentService: PaymentService {
     }
 
     public func cancel(id: String) async throws(PaymentServiceError) -> TillPayment {
-        guard let handle = await runner.payment(id: id) else { throw .noSuchPayment(id) }
-        let record = handle.record
-        if record.isFinished {
-            if record.phase == .cancelled { return view(record) }
-            throw .alreadyFinal(view(record))
+        let handle = await runner.payment(id: id)
+        switch admission.cancel(id, record: handle?.record) {
+        case .refuse(let refusal): throw refusal
+        case .answer(let payment): return payment
+        case .ask: break
         }
-        cancelRequested.insert(id)
+        guard let handle else { throw .noSuchPayment(id) }
         await runner.cancel(paymentID: id)
-        logger.info("cancel requested by the till", metadata: ["payment": "\(id)", "terminal": "\(record.request.terminalID)"])
-        let current = view(handle.record)
-        if let log = logs[id], !current.final {
-            append(id, log, TillPaymentEvent(sequence: log.events.count + 1, kind: .state, state: .cancelRequested))
+        logger.info("cancel requested by the till", metadata: ["payment": "\(id)", "terminal": "\(handle.record.request.terminalID)"])
+        return Admission.cancelAnswer(await Self.cancelTaken(handle, within: .seconds(2)))
+    }
+
+    /// The payment once its checkout has taken the cancel (recorded the reason, or ended), so the
+    /// answer and every read after it agree; as it stands if that takes longer than `limit`
+    /// (a checkout busy with a slow step takes it when it gets to it).
+    static func cancelTaken(_ handle: PaymentHandle, within limit: Duration) async -> PaymentRecord {
+        // A task group, not a bare task: the wait ends with the first of the two.
+        let taken = await withTaskGroup(of: PaymentRecord?.self) { group in
+            group.addTask {
+                for await record in handle.updates() where Admission.cancelTaken(record) { return record }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
-        return current
+        return taken ?? handle.record
     }
 
     public func terminals() async -> [TillTerminal] {
         await terminals.list().map { terminal in
             var t = terminal
-            t.payment = busy[t.id]
+            t.payment = admission.busy[t.id]
             return t
         }
     }
 
     public func payments(_ query: TillPaymentQuery) async throws(PaymentServiceError) -> TillPaymentPage {
         let journalQuery = PaymentJournal.Query(
-            reference: query.reference, phases: query.state.map { state in PaymentPhase.allCases.filter { Self.state($0) == state } },
+            reference: query.reference, phases: query.state.map { state in PaymentPhase.allCases.filter { Admission.state($0) == state } },
             terminalID: query.terminal, from: query.from, to: query.to, limit: query.limit,
             after: query.cursor.map { PaymentJournal.Position(createdAt: $0.createdAt, id: $0.id) })
         do {
             let (records, next) = try runner.journal.payments(journalQuery)
             return TillPaymentPage(
-                payments: records.map(view), nextCursor: next.map { TillPaymentCursor(createdAt: $0.createdAt, id: $0.id).token })
+                payments: records.map(Admission.view), nextCursor: next.map { TillPaymentCursor(createdAt: $0.createdAt, id: $0.id).token })
         } catch {
             throw .internalError("the journal could not be read: \(error)")
         }
@@ -220,21 +245,19 @@ public actor DaemonPaymentService: PaymentService {
                     "payment": "\(id)", "terminal": "\(record.request.terminalID)", "reference": "\(record.reference)",
                     "outcome": "\(record.resolution?.outcome.rawValue ?? "-")", "transaction": "\(record.resolution?.transactionId ?? "-")",
                 ])
-            return view(record)
+            return Admission.view(record)
         } catch {
             switch error {
             case .noSuchPayment: throw .noSuchPayment(id)
             case .resolutionRefused(_, let refusal):
-                throw .resolutionRefused(reason: refusal.description, payment: (try? runner.journal.payment(id: id)).map(view))
+                throw .resolutionRefused(reason: refusal.description, payment: (try? runner.journal.payment(id: id)).map(Admission.view))
             default: throw .internalError("the journal could not record the resolution: \(error)")
             }
         }
     }
 
     public func readiness() async -> String? {
-        if shuttingDown { return "shutting down" }
-        if await terminals.onlineIDs().isEmpty { return "no PIN pad is linked" }
-        return nil
+        admission.readiness(online: await terminals.onlineIDs().count)
     }
 
     // MARK: - Following a payment
@@ -244,9 +267,9 @@ public actor DaemonPaymentService: PaymentService {
         let log = logs[id] ?? EventLog()
         logs[id] = log
         Task {
-            var last: PaymentPhase?
-            for await record in handle.updates() where record.phase != last {
-                last = record.phase
+            var last: TillPaymentState?
+            for await record in handle.updates() where Admission.state(record) != last {
+                last = Admission.state(record)
                 await self.changed(id, record)
             }
             await self.ended(id, handle.record)
@@ -255,7 +278,7 @@ public actor DaemonPaymentService: PaymentService {
 
     private func changed(_ id: String, _ record: PaymentRecord) {
         guard let log = logs[id] else { return }
-        let state = Self.state(record.phase)
+        let state = Admission.state(record)
         if log.events.last(where: { $0.kind == .state })?.state != state {
             append(id, log, TillPaymentEvent(sequence: log.events.count + 1, kind: .state, state: state))
         }
@@ -265,8 +288,7 @@ public actor DaemonPaymentService: PaymentService {
     }
 
     private func ended(_ id: String, _ record: PaymentRecord) {
-        busy = busy.filter { $0.value != id }
-        cancelRequested.remove(id)
+        admission.ended(id)
         guard let log = logs[id], !log.finished else { return }
         guard record.isFinished else {
             // Stopped without an outcome (shutdown, journal failure): it stays unfinished in the
@@ -276,7 +298,7 @@ public actor DaemonPaymentService: PaymentService {
             log.listeners = []
             return
         }
-        let view = view(record)
+        let view = Admission.view(record)
         changed(id, record)
         append(id, log, TillPaymentEvent(sequence: log.events.count + 1, kind: .outcome, state: view.state, payment: view))
         metrics?.countOutcome(view.state)
@@ -303,56 +325,6 @@ public actor DaemonPaymentService: PaymentService {
             log.finished = true
             for l in log.listeners { l.finish() }
             log.listeners = []
-        }
-    }
-
-    // MARK: - Views
-
-    func view(_ record: PaymentRecord) -> TillPayment {
-        var state = Self.state(record.phase)
-        if !state.isFinal, cancelRequested.contains(record.id) { state = .cancelRequested }
-        return TillPayment(
-            id: record.id, state: state, amount: record.amount, reference: record.reference,
-            description: record.request.description, confirmation: TillConfirmation(record.request.confirmationType),
-            terminal: record.request.terminalID, createdAt: record.createdAt, updatedAt: record.updatedAt,
-            transactionId: record.transactionId, invoiceNumber: record.invoiceNumber.map(String.init),
-            message: record.isFinished ? record.lastMessage : nil,
-            resolution: record.resolution.map {
-                TillResolution(outcome: $0.outcome == .paid ? .paid : .notPaid, transactionId: $0.transactionId, note: $0.note, resolvedAt: $0.at)
-            })
-    }
-
-    static func state(_ phase: PaymentPhase) -> TillPaymentState {
-        switch phase {
-        case .created: return .created
-        case .awaitingCustomerID: return .awaitingCustomer
-        case .inserting, .awaitingCustomer, .confirming: return .processing
-        case .awaitingSMSCode: return .awaitingSMSCode
-        case .cancelling: return .cancelRequested
-        case .paid: return .paid
-        case .declined: return .declined
-        case .cancelled: return .cancelled
-        case .failed: return .failed
-        case .unknown: return .unknown
-        }
-    }
-
-    static func sameRequest(_ earlier: PaymentRequest, _ now: TillPaymentRequest, defaultConfirmation: ConfirmationType) -> Bool {
-        earlier.amount == now.amount && earlier.reference == now.reference && earlier.description == now.description
-            && earlier.confirmationType == (now.confirmation?.netgiro ?? defaultConfirmation)
-            && (now.terminal == nil || now.terminal == earlier.terminalID)
-            && earlier.lines.count == (now.items ?? []).count
-    }
-
-    static func invalid(_ problem: PaymentRequestError) -> PaymentServiceError {
-        switch problem {
-        case .amountNotPositive: return .invalidRequest(field: "amount", rule: "positive", detail: problem.description)
-        case .emptyReference: return .invalidRequest(field: "reference", rule: "non-empty", detail: problem.description)
-        case .referenceTooLong: return .invalidRequest(field: "reference", rule: "max-length 64", detail: problem.description)
-        case .noTerminal: return .invalidRequest(field: "terminal", rule: "required", detail: problem.description)
-        case .callbackURLMissing:
-            return .confirmationUnavailable(.serverCallback, reason: problem.description)
-        case .linesDoNotAddUp: return .invalidRequest(field: "items", rule: "sum-equals-amount", detail: problem.description)
         }
     }
 }

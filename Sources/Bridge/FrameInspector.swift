@@ -151,6 +151,7 @@ public struct FrameInspector {
         case .truncated: return "the payload ends before a field it must contain"
         case .invalidValue(let offset): return "the field at payload offset \(offset) holds a value protocol v1 does not define"
         case .unknownType(let t): return "type 0x\(hex(t)) is not defined in protocol v1"
+        case .wrongDirection(let t): return "type 0x\(hex(t)) does not travel in this direction"
         }
     }
 

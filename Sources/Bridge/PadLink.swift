@@ -115,7 +115,7 @@ public final class PadLink: Sendable {
             case .write(let bytes):
                 try? port.send(bytes)  // a failure means the line is ending; run() reports it
             case .deliver(let message): eventSink.yield(.message(message))
-            case .deliverInvalid(let type, let sequence, let error): eventSink.yield(.invalidMessage(type: type, sequence: sequence, error: error))
+            case .deliverInvalid(let type, let sequence, let error, _): eventSink.yield(.invalidMessage(type: type, sequence: sequence, error: error))
             case .linkUp(.device(let info)): eventSink.yield(.linkUp(info))
             case .linkUp(.host): break  // not for a host
             case .linkDown(let reason): eventSink.yield(.linkDown(reason))

@@ -70,6 +70,28 @@ public final class TillAPIClient: Sendable {
             headers: idempotencyKey.map { [("Idempotency-Key", $0)] } ?? [])
     }
 
+    /// The Idempotency-Key `ngbridge pay` sends when none is given: the same for the same sale
+    /// (reference, amount, attempt, deliberate repeat or not), so running the command again after
+    /// a timeout or a lost connection joins the payment it started instead of starting a second
+    /// one. Visible ASCII: the reference percent-encoded, shortened with a hash of it when it
+    /// would not fit.
+    public static func derivedIdempotencyKey(reference: String, amount: Int, attempt: Int = 1, repeat: Bool = false) -> String {
+        let prefix = "ngbridge-pay:\(amount):\(attempt):" + (`repeat` ? "repeat:" : "")
+        let plain = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        let escaped = reference.addingPercentEncoding(withAllowedCharacters: plain) ?? ""
+        if prefix.utf8.count + escaped.utf8.count <= 255 { return prefix + escaped }
+        // FNV-1a (64 bits) of the whole reference after a readable head: another reference with
+        // the same key would be refused as a different request (422), never joined.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in reference.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let suffix = "~" + String(hash, radix: 16)
+        let head = escaped.utf8.prefix(255 - prefix.utf8.count - suffix.utf8.count)
+        return prefix + String(decoding: head, as: UTF8.self) + suffix
+    }
+
     public func payment(_ id: String) async throws -> Answer {
         try await request(.GET, "/v1/payments/\(Self.escape(id))")
     }

@@ -1,26 +1,8 @@
 // The payments side of the till API. The wire types (requests, payments, events, problems) and
-// the request validation live in TillAPIContract, re-exported here so `import Bridge` keeps
-// seeing them.
+// the request validation live in TillAPIContract, the admission rules and their refusals in
+// Admission, both re-exported here so `import Bridge` keeps seeing them.
+@_exported import Admission
 @_exported import TillAPIContract
-import NetgiroAPI
-
-extension TillConfirmation {
-    public var netgiro: ConfirmationType {
-        switch self {
-        case .manual: return .manual
-        case .automatic: return .automatic
-        case .serverCallback: return .serverCallback
-        }
-    }
-
-    public init(_ type: ConfirmationType) {
-        switch type {
-        case .manual: self = .manual
-        case .automatic: self = .automatic
-        case .serverCallback: self = .serverCallback
-        }
-    }
-}
 
 /// What the till API needs from the payments side. The daemon implements it on the payment
 /// runner and the journal (``DaemonPaymentService``); tests may implement it with a script.
@@ -53,23 +35,4 @@ public struct PaymentStart: Sendable {
         self.payment = payment
         self.replayed = replayed
     }
-}
-
-/// Why a payment cannot be started or cancelled, in terms the till API turns into a problem document.
-public enum PaymentServiceError: Error, Sendable, Hashable {
-    case noSuchPayment(String)
-    case noSuchTerminal(String)
-    /// No terminal named and not exactly one to choose.
-    case terminalRequired(available: [String])
-    case terminalBusy(terminal: String, payment: String)
-    case terminalOffline(String)
-    case confirmationUnavailable(TillConfirmation, reason: String)
-    case alreadyFinal(TillPayment)
-    case idempotencyKeyReused
-    /// The request breaks a rule only the payments side knows (e.g. items that do not add up).
-    case invalidRequest(field: String, rule: String, detail: String)
-    /// A resolution that may not be recorded (the payment is not `unknown`, or was resolved otherwise).
-    case resolutionRefused(reason: String, payment: TillPayment?)
-    case shuttingDown
-    case internalError(String)
 }

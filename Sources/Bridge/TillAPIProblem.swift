@@ -16,6 +16,7 @@ extension TillAPIProblem: HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/problem+json"
         if statusCode == 401 { headers[.wwwAuthenticate] = "Bearer realm=\"ngbridge\"" }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         let body = (try? TillAPIJSON.encoder.encode(self)) ?? Data("{}".utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
@@ -29,21 +30,42 @@ extension TillAPIProblem: HTTPResponseError {
                 .unprocessableContent, type: "unknown-terminal", title: "No such terminal",
                 detail: "no terminal \(id) — GET /v1/terminals lists them", field: "terminal", rule: "known-terminal")
         case .terminalRequired(let available):
-            let list = available.isEmpty ? "none is connected" : "connected: " + available.joined(separator: ", ")
             return TillAPIProblem(
                 .unprocessableContent, type: "terminal-required", title: "Name the terminal",
-                detail: "more than one terminal or none: name one in `terminal` (\(list))", field: "terminal",
-                rule: available.isEmpty ? "terminal-connected" : "required")
+                detail: "several terminals are connected: name one in `terminal` (connected: \(available.joined(separator: ", ")))",
+                field: "terminal", rule: "required")
         case .terminalBusy(let terminal, let payment):
             return TillAPIProblem(
                 .conflict, type: "terminal-busy", title: "The terminal is taking another payment",
                 detail: "terminal \(terminal) is busy with payment \(payment); wait for its outcome or cancel it",
                 field: "terminal", rule: "one-payment-at-a-time")
-        case .terminalOffline(let terminal):
-            return TillAPIProblem(
+        case .terminalOffline(let terminal, let retryAfter):
+            var problem = TillAPIProblem(
                 .conflict, type: "terminal-offline", title: "The terminal is not connected",
-                detail: "terminal \(terminal) is not linked now — check its cable; `ngbridge doctor` helps",
+                detail: "terminal \(terminal) is not linked now; try again in \(retryAfter) s — if it stays away, check its cable (`ngbridge doctor` helps)",
                 field: "terminal", rule: "terminal-connected")
+            problem.retryAfter = retryAfter
+            return problem
+        case .noTerminalOnline(let retryAfter):
+            var problem = TillAPIProblem(
+                .serviceUnavailable, type: "no-terminal-online", title: "No terminal is connected",
+                detail: "no PIN pad is linked now; try again in \(retryAfter) s — if none comes, check the cables (`ngbridge doctor` helps)",
+                field: "terminal", rule: "terminal-connected")
+            problem.retryAfter = retryAfter
+            return problem
+        case .referenceInUse(let payment):
+            let detail: String
+            switch payment.state {
+            case .paid:
+                detail = "reference \(payment.reference) was paid by payment \(payment.id); use a new reference, or send \"repeat\": true to charge it again on purpose"
+            case .unknown:
+                detail = "payment \(payment.id) for reference \(payment.reference) ended unknown — check with Netgíró whether it was paid before sending \"repeat\": true to take it again"
+            default:
+                detail = "payment \(payment.id) for reference \(payment.reference) is in flight (\(payment.state.rawValue)); wait for its outcome or cancel it"
+            }
+            return TillAPIProblem(
+                .conflict, type: "reference-in-use", title: "Another payment holds the reference", detail: detail,
+                field: "reference", rule: "one-payment-per-reference", payment: payment)
         case .confirmationUnavailable(let confirmation, let reason):
             return TillAPIProblem(
                 .unprocessableContent, type: "confirmation-unavailable", title: "That confirmation type cannot be used here",

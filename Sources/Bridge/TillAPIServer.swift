@@ -19,6 +19,7 @@ import ServiceLifecycle
 /// | `POST /v1/payments/{id}/resolution` | staff record what Netgíró's portal shows for an `unknown` payment |
 /// | `GET /v1/payments/{id}/events` | server-sent events: state changes, prompts, screens, the outcome |
 /// | `POST /v1/payments/{id}/cancel` | ask to cancel → 202 (`cancel-requested`) or 200 (already cancelled) |
+/// | `POST`/`GET /v1/payments/{id}/refunds` | refund a paid payment (full or partial) / its refunds (TillAPIRefunds.swift) |
 /// | `GET /v1/terminals` | the pads and whether they are linked |
 /// | `GET /healthz` | 200 when payments can be taken, 503 with the reason otherwise |
 /// | `GET /metrics` | Prometheus text format |
@@ -49,6 +50,8 @@ public struct TillAPIServer: Sendable {
         ("POST", "/v1/payments/{id}/resolution"),
         ("GET", "/v1/payments/{id}/events"),
         ("POST", "/v1/payments/{id}/cancel"),
+        ("POST", "/v1/payments/{id}/refunds"),
+        ("GET", "/v1/payments/{id}/refunds"),
         ("GET", "/v1/terminals"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
@@ -58,6 +61,8 @@ public struct TillAPIServer: Sendable {
     let service: any PaymentService
     let metrics: TillAPIMetrics
     let logger: Logger
+    /// Refunds through Netgíró's partner API; nil: the refund routes answer 404 refunds-off.
+    public var refunds: RefundService?
 
     public init(options: Options, service: any PaymentService, metrics: TillAPIMetrics, logger: Logger) {
         self.options = options
@@ -151,6 +156,7 @@ public struct TillAPIServer: Sendable {
                 throw TillAPIProblem.from(error)
             }
         }
+        addRefundRoutes(to: router)
         router.get("/v1/terminals") { _, _ in
             try Self.json(TerminalList(terminals: await self.service.terminals()))
         }

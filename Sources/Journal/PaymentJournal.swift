@@ -2,6 +2,12 @@ import Checkout
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The durable record of every payment: one row per payment (its latest ``PaymentRecord``) and
 /// one row per transition, in SQLite through GRDB.
 ///
@@ -13,12 +19,22 @@ import GRDB
 /// Personal data: a ``PaymentRecord`` holds the customer identifier only masked, and SMS codes
 /// never reach it; nothing else the journal stores comes from the customer.
 public final class PaymentJournal: Sendable {
-    private let db: DatabaseQueue
+    let db: DatabaseQueue
     public let path: String
 
-    /// Opens (creating if needed) the journal at `path`.
+    /// Opens (creating if needed) the journal at `path`. A new journal file is created mode 0600
+    /// whatever the umask (SQLite's own default is 0644, and the journal names payments and
+    /// references); SQLite gives its `-wal` and `-shm` files the journal's mode.
     public init(path: String) throws(JournalError) {
         self.path = path
+        if path != ":memory:" {
+            let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                Glibc.close(fd)
+            } else if errno != EEXIST {
+                throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
+            }
+        }
         var configuration = Configuration()
         configuration.journalMode = .wal
         configuration.label = "payment-journal"
@@ -63,10 +79,15 @@ public final class PaymentJournal: Sendable {
                 t.column("record", .blob).notNull()
             }
         }
+        // Admission looks up every payment for a reference (paid ones included) on each new payment.
+        m.registerMigration("v2-reference-index") { db in
+            try db.create(index: "payment_reference", on: "payment", columns: ["reference"])
+        }
+        m.registerMigration("v2-refunds") { db in try Self.createRefundTable(db) }
         // Finding payments: by time (newest first), by reference, by terminal.
-        m.registerMigration("v2-payment-queries") { db in
+        m.registerMigration("v3-payment-queries") { db in
             try db.create(index: "payment_created", on: "payment", columns: ["createdAt", "id"])
-            try db.create(index: "payment_reference", on: "payment", columns: ["reference", "createdAt"])
+            try db.create(index: "payment_reference_created", on: "payment", columns: ["reference", "createdAt"])
             try db.create(index: "payment_terminal", on: "payment", columns: ["terminalID", "createdAt"])
         }
         return m
@@ -281,6 +302,11 @@ public final class PaymentJournal: Sendable {
     /// The payment in flight for a reference, if any.
     public func paymentInFlight(reference: String) throws(JournalError) -> PaymentRecord? {
         try readRecords(sql: "SELECT record FROM payment WHERE reference = ? AND finished = 0", [reference]).first
+    }
+
+    /// Every payment for a reference, oldest first.
+    public func payments(reference: String) throws(JournalError) -> [PaymentRecord] {
+        try readRecords(sql: "SELECT record FROM payment WHERE reference = ? ORDER BY createdAt, id", [reference])
     }
 
     /// Every payment not in a final state, oldest first: what recovery resumes at start.

@@ -48,7 +48,7 @@ public enum FirmwareAction: Sendable, Hashable {
 /// actions. The same code runs in the simulator and on the pad's microcontroller.
 public struct PadFirmware: Sendable {
     /// The firmware version announced in HELLO_REPLY.
-    public static var version: [UInt8] { PadText.bytes("1.0.0") }
+    public static var version: [UInt8] { PadText.bytes("1.1.0") }
     /// BUSY keep-alive interval while a prompt waits without keys (`PROTOCOL.md` §5.11).
     public static let busyInterval: UInt64 = 5_000
 
@@ -157,13 +157,17 @@ public struct PadFirmware: Sendable {
                 actions.append(.linkDown(reason))
             case .deliver(let message):
                 handleMessage(message, now: now, &actions)
-            case .deliverInvalid(let type, let sequence, let error):
-                let code: ErrorCode
-                switch error {
-                case .unknownType: code = .unknownMessageType
-                case .truncated, .invalidValue: code = .malformedPayload
+            case .deliverInvalid(let type, let sequence, let error, let payload):
+                // Code 1 unknown type, 3 wrong direction, 2 malformed; ref_seq is the frame's (§4).
+                send(.errorReport(ErrorReport(code: error.reportCode, referenceType: type, referenceSequence: sequence)), now: now, &actions)
+                // A malformed PROMPT the host can identify still gets its one ENTRY_RESULT
+                // (§5.4, 1.1); it opens no prompt and leaves an open one alone.
+                if type == MessageType.prompt.rawValue, error.reportCode == .malformedPayload, payload.count >= 3 {
+                    let token = UInt16(payload[0]) | UInt16(payload[1]) << 8
+                    if token != 0 {
+                        send(.entryResult(EntryResult(token: token, prompt: PromptID(rawValue: payload[2]), outcome: .refused)), now: now, &actions)
+                    }
                 }
-                send(.errorReport(ErrorReport(code: code, referenceType: type, referenceSequence: sequence)), now: now, &actions)
             case .delivered, .sendFailed, .incompatiblePeer, .frameError:
                 // Failed sends only happen when the link goes down, which linkDown handles.
                 break
@@ -217,8 +221,9 @@ public struct PadFirmware: Sendable {
             // PING is answered by the link layer's ACK; the host's error reports are for its logs.
             break
         case .keyEvent, .entryResult, .status, .busy:
-            // Pad-to-host types are not defined in this direction.
-            send(.errorReport(ErrorReport(code: .unknownMessageType, referenceType: message.type.rawValue, text: PadText.bytes("pad-to-host type"))), now: now, &actions)
+            // Pad-to-host types never get here: the link layer hands them over as wrong-way
+            // frames (deliverInvalid), which are answered with code 3 above.
+            break
         }
     }
 

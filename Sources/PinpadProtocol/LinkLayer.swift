@@ -43,6 +43,10 @@ public enum LinkDownReason: Sendable, Hashable {
     case noAcknowledgement
     /// The peer restarted: the pad sent ANNOUNCE, or the host sent a new HELLO.
     case peerRestarted
+    /// Host: the pad answered HELLO_REPLY while up, after data had been exchanged since the last
+    /// HELLO — it took a (repeated) HELLO for a host restart and reset. The link comes up again at
+    /// once (`PROTOCOL.md` §6.2 step 5, 1.1).
+    case peerReset
     /// The line was closed (`LinkEvent.stop`).
     case closed
 }
@@ -71,8 +75,11 @@ public enum LinkAction: Sendable, Hashable {
     case write([UInt8])
     /// A message from the peer, delivered once and in order.
     case deliver(Message)
-    /// An intact, new data frame whose payload is not a valid message (it was acknowledged).
-    case deliverInvalid(type: UInt8, sequence: UInt8, error: MessageError)
+    /// An intact, new data frame that is not a message this end takes: an unknown type, a type
+    /// travelling the wrong way, or a malformed payload (it was acknowledged). The application
+    /// answers it with ERROR_REPORT `error.reportCode` (`PROTOCOL.md` §4); `payload` lets a pad
+    /// identify a malformed PROMPT (§5.4).
+    case deliverInvalid(type: UInt8, sequence: UInt8, error: MessageError, payload: [UInt8])
     case linkUp(LinkPeer)
     case linkDown(LinkDownReason)
     /// The peer acknowledged this message.
@@ -137,6 +144,8 @@ public struct LinkLayer: Sendable {
     private var linkingDueAt: UInt64 = 0
     private var lastNakAt: UInt64?
     private var nextAnnounceReason: AnnounceReason = .powerOn
+    /// A data frame was sent (acknowledged or not) or accepted since the last HELLO (§6.2, 1.1).
+    private var exchangedSinceHello = false
     private var reportedIncompatible = false
 
     private var lastSentSequence: UInt8 = 0
@@ -280,10 +289,9 @@ public struct LinkLayer: Sendable {
         case (.announce, .host):
             if isUp {
                 linkLost(.peerRestarted, now: now, actions: &actions)
-            } else if case .linking = state {
-                linkingDueAt = now  // the pad is there: say HELLO at once
-                sendLinkingFrame(now: now, actions: &actions)
             }
+            // While linking, HELLO keeps its own 250 ms schedule: one HELLO per interval, never
+            // an extra one because the pad announced itself (§6.2 step 1, 1.1).
 #endif
         case (.ack, _):
             guard isUp else { return }
@@ -323,11 +331,26 @@ public struct LinkLayer: Sendable {
             return
         }
         lastReceivedSequence = frame.sequence
+        exchangedSinceHello = true
         statistics.dataFramesDelivered += 1
         do {
-            actions.emit(.deliver(try Message.decode(type: frame.type, payload: frame.payload)))
+            let message = try Message.decode(type: frame.type, payload: frame.payload)
+            guard Self.travelsTo(role, frame.type) else {
+                actions.emit(.deliverInvalid(type: frame.type, sequence: frame.sequence, error: .wrongDirection(frame.type), payload: frame.payload))
+                return
+            }
+            actions.emit(.deliver(message))
         } catch {
-            actions.emit(.deliverInvalid(type: frame.type, sequence: frame.sequence, error: error))
+            actions.emit(.deliverInvalid(type: frame.type, sequence: frame.sequence, error: error, payload: frame.payload))
+        }
+    }
+
+    /// Whether a defined data type may arrive at this end: host → pad types at a pad, pad → host
+    /// types at a host, the two-way types at both (`PROTOCOL.md` §4).
+    static func travelsTo(_ role: LinkRole, _ type: UInt8) -> Bool {
+        switch role {
+        case .device: return !(0x40...0x5F).contains(type)
+        case .host: return !(0x20...0x3F).contains(type)
         }
     }
 
@@ -336,13 +359,15 @@ public struct LinkLayer: Sendable {
         var reply = info
         reply.version = (hello.minVersion...hello.maxVersion).contains(ProtocolLimits.version) ? ProtocolLimits.version : 0
         guard reply.version != 0 else {
+            // No version in common: answer, stay (or become) unlinked and keep announcing
+            // (§6.2 step 2, 1.1). A linked pad takes it as a restart of its host.
             write(Frame(type: MessageType.helloReply.rawValue, payload: reply.encodePayload()), now: now, actions: &actions)
+            if isUp { linkLost(.peerRestarted, now: now, actions: &actions) }
             return
         }
-        // A repeated HELLO before anything was exchanged (the host said HELLO more than once
-        // while the line was slow) only gets another reply.
-        let nothingExchanged = lastReceivedSequence == 0 && lastSentSequence == 0 && inFlight == nil
-        if case .up = state, nothingExchanged {
+        // A repeated HELLO before any data frame was sent or accepted since the last HELLO (the
+        // host said HELLO more than once while the line was slow) only gets another reply.
+        if case .up = state, !exchangedSinceHello {
             lastValidFrameAt = now
             write(Frame(type: MessageType.helloReply.rawValue, payload: reply.encodePayload()), now: now, actions: &actions)
             return
@@ -362,8 +387,20 @@ public struct LinkLayer: Sendable {
     }
 
     private mutating func handleHelloReply(_ frame: Frame, hello: HostHello, now: UInt64, actions: inout [LinkAction]) {
-        guard case .linking = state else { return }  // a late reply to a repeated HELLO
         guard let info = try? DeviceInfo.decode(frame.payload) else { return }
+        if isUp {
+            // Nothing exchanged since the last HELLO: a late answer to a repeated HELLO. Otherwise
+            // the pad took a HELLO for a host restart and has reset (§6.2 step 5, 1.1): the link
+            // goes down and, if the reply is acceptable, comes up again at once.
+            lastValidFrameAt = now
+            guard exchangedSinceHello else { return }
+            statistics.linkDowns += 1
+            failPending(.linkDown, actions: &actions)
+            actions.emit(.linkDown(.peerReset))
+            state = .linking
+            linkingDueAt = now
+        }
+        guard case .linking = state else { return }
         guard info.version != 0, (hello.minVersion...hello.maxVersion).contains(info.version) else {
             if !reportedIncompatible {
                 reportedIncompatible = true
@@ -402,6 +439,7 @@ public struct LinkLayer: Sendable {
     private mutating func sendNext(now: UInt64, actions: inout [LinkAction]) {
         guard inFlight == nil, !queue.isEmpty else { return }
         let message = queue.removeFirst()
+        exchangedSinceHello = true
         lastSentSequence = lastSentSequence == 255 ? 1 : lastSentSequence + 1
         let payload = message.encodePayload()
         inFlight = InFlight(message: message, sequence: lastSentSequence, payload: payload, transmissions: 1, deadline: now + timings.ackTimeout)
@@ -440,11 +478,12 @@ public struct LinkLayer: Sendable {
 #else
         case .host(let hello):
             write(Frame(type: MessageType.hello.rawValue, payload: hello.encodePayload()), now: now, actions: &actions)
+            exchangedSinceHello = false
             linkingDueAt = now + timings.helloInterval
 #endif
         case .device:
+            // Every repetition carries the reason that started the announcing (§6.2, 1.1).
             write(Frame(type: MessageType.announce.rawValue, payload: [nextAnnounceReason.rawValue]), now: now, actions: &actions)
-            nextAnnounceReason = .notLinked
             linkingDueAt = now + timings.announceInterval
         }
     }
@@ -473,6 +512,7 @@ public struct LinkLayer: Sendable {
     }
 
     private mutating func resetSequences() {
+        exchangedSinceHello = false
         lastSentSequence = 0
         lastReceivedSequence = 0
         inFlight = nil

@@ -37,6 +37,18 @@ public enum MessageError: Error, Sendable, Hashable {
     case invalidValue(offset: Int)
     /// The type is not defined in protocol v1.
     case unknownType(UInt8)
+    /// A defined data type travelling the wrong way: a pad-to-host type reaching a pad, or a
+    /// host-to-pad type reaching a host (`PROTOCOL.md` §4).
+    case wrongDirection(UInt8)
+
+    /// The ERROR_REPORT code that answers a frame with this error (`PROTOCOL.md` §4, 1.1).
+    public var reportCode: ErrorCode {
+        switch self {
+        case .unknownType: return .unknownMessageType
+        case .wrongDirection: return .notAllowedNow
+        case .truncated, .invalidValue: return .malformedPayload
+        }
+    }
 }
 
 /// A prompt of the pad's own prompt table (`PROTOCOL.md` §5.2). The host can only name one;

@@ -17,6 +17,7 @@ import NetgiroAPI
 /// | `GET /_sim/carts/{id}/sms-code` | the SMS payment code sent for a cart |
 /// | `POST /_sim/carts/{id}/accept`, `…/decline` | the GSM customer answers now |
 /// | `GET`/`POST /_sim/faults` | read/set fault probabilities (JSON) |
+/// | `POST /partner/refund` | the partner API's refund (``NetgiroSimRefunds``, docs/netgiro-refund.md) |
 /// | `POST /_sim/faults/next` | `{"fault":"dropAfterCommit","call":"InsertCart"}`: one fault on the next such call |
 ///
 /// From tests: `let sim = try await NetgiroSimulator.start()`, use `sim.baseURL`, then
@@ -61,6 +62,7 @@ public final class NetgiroSimulator: Sendable {
         var nextTaskID = 0
         var shuttingDown = false
         var responseNonce: UInt64 = 5_000_000
+        var refunds = NetgiroSimRefunds()
 
         init(core: NetgiroSimulatorCore, faults: NetgiroFaultPlan) {
             self.core = core
@@ -141,6 +143,12 @@ public final class NetgiroSimulator: Sendable {
     // MARK: Library control (the same as the /_sim/ endpoints)
 
     public func ledger() -> [NetgiroSimLedgerEntry] { state.with { $0.core.ledger } }
+
+    /// The partner API's base URL (refunds), beside the v1 base URL.
+    public var partnerBaseURL: String { origin + "/partner/" }
+
+    /// Every refund taken, in order.
+    public func refunds() -> [NetgiroSimRefunds.Refund] { state.with { $0.refunds.refunds } }
 
     public func cart(_ transactionId: String) -> NetgiroSimLedgerEntry? {
         ledger().first { $0.transactionId == transactionId }
@@ -270,6 +278,23 @@ public final class NetgiroSimulator: Sendable {
             method: request.method.rawValue, path: path, url: "http://\(authority)\(request.uri.string)",
             headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(buffer: body))
 
+        if path == NetgiroSimRefunds.path {
+            let reply = state.with { s in
+                s.refunds.receive(method: wire.method, headers: wire.headers, body: wire.body) { id in
+                    s.core.carts[id].map { cart in
+                        NetgiroSimRefunds.CartFacts(
+                            amount: cart.amount, paid: cart.state == .paid,
+                            secret: s.core.configuration.apps.first { $0.key.lowercased() == cart.appKey.lowercased() }?.value)
+                    }
+                }
+            }
+            let line = reply.violation.map { "refused \(wire.method) \(path): \($0) (HTTP \(reply.status))" } ?? "refund taken"
+            if reply.violation != nil { options.logger.warning("\(line)") }
+            options.events(line)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json; charset=utf-8"
+            return Response(status: .init(code: reply.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
+        }
         let call = NetgiroCall.allCases.first { NetgiroSimWire.basePath + $0.path == path }
         let fault: NetgiroFault? = call.flatMap { c in state.with { $0.faults.draw(for: c) } }
         if let call, let fault { perform([.event("\(call): injecting fault \(fault.rawValue)")]) }

@@ -14,10 +14,13 @@ public struct TillPaymentRequest: Sendable, Hashable, Codable {
     public var confirmation: TillConfirmation?
     /// The terminal id (the pad's serial number); may be left out when there is exactly one.
     public var terminal: String?
+    /// A deliberate second payment for a reference that was paid (or ended `unknown`); without
+    /// it such a request is refused (409 `reference-in-use`), so a retried sale is not charged twice.
+    public var `repeat`: Bool?
 
     public init(
         amount: Int, reference: String, description: String? = nil, items: [TillPaymentItem]? = nil,
-        confirmation: TillConfirmation? = nil, terminal: String? = nil
+        confirmation: TillConfirmation? = nil, terminal: String? = nil, repeat: Bool? = nil
     ) {
         self.amount = amount
         self.reference = reference
@@ -25,6 +28,7 @@ public struct TillPaymentRequest: Sendable, Hashable, Codable {
         self.items = items
         self.confirmation = confirmation
         self.terminal = terminal
+        self.repeat = `repeat`
     }
 }
 

@@ -14,6 +14,9 @@ public struct TillAPIProblem: Error, Sendable, Hashable, Codable {
     public var rule: String?
     /// The payment concerned, when there is one (e.g. the final payment a cancel came too late for).
     public var payment: TillPayment?
+    /// Seconds to wait before trying again, for a refusal that is temporary (a pad away): sent as
+    /// the `Retry-After` header, not in the document.
+    public var retryAfter: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case type, title, statusCode = "status", detail, field, rule, payment

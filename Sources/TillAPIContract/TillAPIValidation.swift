@@ -4,6 +4,8 @@ import Foundation
 /// the rule it broke (a typo like `ammount` is refused, not ignored).
 package enum TillAPIValidation {
     package static let maxAmount = 10_000_000
+    /// Netgíró's smallest payment: below it InsertCart answers 10305, after the customer was asked.
+    package static let minAmount = 100
     package static let maxReference = 64
     package static let maxDescription = 255
     package static let maxItems = 100
@@ -11,13 +13,18 @@ package enum TillAPIValidation {
 
     package static func paymentRequest(from body: Data) throws(TillAPIProblem) -> TillPaymentRequest {
         let object = try jsonObject(body, example: #"{"amount": 4990, "reference": "R-1"}"#)
-        let known: Set<String> = ["amount", "reference", "description", "items", "confirmation", "terminal"]
+        let known: Set<String> = ["amount", "reference", "description", "items", "confirmation", "terminal", "repeat"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw .invalidField(unknown, rule: "unknown-field", "`\(unknown)` is not a field of a payment; known: \(known.sorted().joined(separator: ", "))")
         }
 
         let amount = try integer(object["amount"], field: "amount", required: true)!
         guard amount > 0 else { throw .invalidField("amount", rule: "positive", "amount must be a positive number of whole krónur (got \(amount))") }
+        guard amount >= minAmount else {
+            throw .invalidField(
+                "amount", rule: "minimum \(minAmount)",
+                "amount must be at least \(minAmount) ISK, Netgíró's smallest payment (got \(amount))")
+        }
         guard amount <= maxAmount else { throw .invalidField("amount", rule: "max \(maxAmount)", "amount may be at most \(maxAmount) ISK") }
 
         let reference = try string(object["reference"], field: "reference", required: true, maxLength: maxReference)!
@@ -36,6 +43,7 @@ package enum TillAPIValidation {
         if let terminal, terminal.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw .invalidField("terminal", rule: "non-empty", "terminal must name a terminal (GET /v1/terminals lists them) or be left out")
         }
+        let repeatPaid = try boolean(object["repeat"], field: "repeat")
 
         var items: [TillPaymentItem]?
         if let raw = object["items"] {
@@ -75,7 +83,7 @@ package enum TillAPIValidation {
         }
         return TillPaymentRequest(
             amount: amount, reference: reference, description: description, items: items, confirmation: confirmation,
-            terminal: terminal)
+            terminal: terminal, repeat: repeatPaid)
     }
 
     /// `GET /v1/payments` query parameters (each at most once; unknown ones refused).
@@ -239,6 +247,15 @@ package enum TillAPIValidation {
             throw .invalidField(field, rule: "integer", "\(field) must be a whole number (krónur have no minor unit)")
         default:
             throw .invalidField(field, rule: "integer", "\(field) must be a whole number")
+        }
+    }
+
+    private static func boolean(_ raw: JSONValue?, field: String) throws(TillAPIProblem) -> Bool? {
+        switch raw {
+        case nil: return nil
+        case .null?: throw .invalidField(field, rule: "not-null", "\(field) must be true or false or left out (null is not a value here)")
+        case .bool(let value)?: return value
+        default: throw .invalidField(field, rule: "boolean", "\(field) must be true or false")
         }
     }
 

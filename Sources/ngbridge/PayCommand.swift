@@ -19,27 +19,56 @@ struct PayCommand: AsyncParsableCommand {
     @Option(help: "manual (default), automatic or server-callback.") var confirmation: TillConfirmation?
     @Option(help: "The terminal id (pad serial); needed when several pads are connected.") var terminal: String?
     @Option(help: "Text for the cart.") var description: String?
-    @Option(name: .customLong("idempotency-key"), help: "Retrying with the same key gives the same payment (default: a new UUID).")
-    var idempotencyKey: String = UUID().uuidString
+    @Option(
+        name: .customLong("idempotency-key"),
+        help: "Retrying with the same key gives the same payment (default: derived from the reference, amount and attempt).")
+    var idempotencyKey: String?
+    @Option(help: "Which try at this sale: running the command again joins the payment it started; after a decline or cancel, --attempt 2 starts a new one.")
+    var attempt: Int = 1
+    @Flag(name: .customLong("repeat"), help: "Charge a reference that was paid (or ended unknown) again, on purpose.")
+    var repeatPaid = false
     @Flag(help: "Print each event as a JSON line.") var json = false
     @OptionGroup var address: DaemonAddressOptions
 
     func validate() throws {
         guard amount > 0 else { throw ValidationError("--amount must be a positive number of krónur") }
         guard !reference.isEmpty else { throw ValidationError("--reference must not be empty") }
+        guard attempt >= 1 else { throw ValidationError("--attempt counts from 1") }
     }
 
     func run() async throws {
         let request = TillPaymentRequest(
-            amount: amount, reference: reference, description: description, confirmation: confirmation, terminal: terminal)
+            amount: amount, reference: reference, description: description, confirmation: confirmation, terminal: terminal,
+            repeat: repeatPaid ? true : nil)
         let json = self.json
+        let (attempt, reference, amount) = (self.attempt, self.reference, self.amount)
+        // The same sale gives the same key: a re-run joins the payment a timed-out run started.
+        let key = idempotencyKey ?? TillAPIClient.derivedIdempotencyKey(reference: reference, amount: amount, attempt: attempt, repeat: repeatPaid)
         let outcome: TillPayment? = try await callDaemon(address) { client in
-            let answer = try await client.startPayment(request, idempotencyKey: idempotencyKey)
+            let answer = try await client.startPayment(request, idempotencyKey: key)
             if let problem = answer.problem {
+                switch problem.kind {
+                case "idempotency-key-reused" where idempotencyKey == nil:
+                    FileHandle.standardError.write(Data(
+                        "attempt \(attempt) of this sale was started with other details (terminal, confirmation or description); --attempt \(attempt + 1) starts a new payment\n".utf8))
+                case "reference-in-use" where problem.payment?.final == true:
+                    FileHandle.standardError.write(Data("to charge the reference again on purpose: ngbridge pay … --repeat\n".utf8))
+                default: break
+                }
                 throw TillAPIClientError.refused(status: answer.status, problem: problem)
             }
             let payment = try answer.decode(TillPayment.self)
-            if !json { print("payment \(payment.id): \(payment.amount) ISK on terminal \(payment.terminal) — Ctrl-C to cancel") }
+            let replayed = answer.headers.first(name: "Idempotent-Replayed") == "true"
+            if !json {
+                if replayed {
+                    print("payment \(payment.id): started before for reference \(reference), \(amount) ISK (attempt \(attempt)) — following it")
+                } else {
+                    print("payment \(payment.id): \(payment.amount) ISK on terminal \(payment.terminal) — Ctrl-C to cancel")
+                }
+            }
+            if replayed, payment.final, payment.state != .paid, !json {
+                FileHandle.standardError.write(Data("to take the sale again: ngbridge pay … --attempt \(attempt + 1)\n".utf8))
+            }
 
             let interrupts = InterruptWatch()
             let canceller = Task {

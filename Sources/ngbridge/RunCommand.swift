@@ -11,7 +11,9 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Settings come from --set KEY=VALUE, then NGBRIDGE_* environment variables, then the JSON \
             file given by --config (or NGBRIDGE_CONFIG). A missing or bad setting stops start-up with \
-            one line naming the key. The Netgíró secret is read from netgiro.secret-file or \
+            one line naming the key and a sysexits status: 78 a setting to fix, 69 something taken \
+            (address in use, another daemon on the socket or journal), 73 a file or directory that cannot \
+            be created; 70 a failure after start-up. The Netgíró secret is read from netgiro.secret-file or \
             NGBRIDGE_NETGIRO_SECRET, never from the command line.
 
             Keys:
@@ -26,12 +28,15 @@ struct RunCommand: AsyncParsableCommand {
         let configuration: DaemonConfiguration
         do {
             configuration = try await DaemonConfiguration.load(overrides: settings, filePath: config)
+            if checkConfig { try configuration.checkJournalPlace() }
         } catch {
-            FileHandle.standardError.write(Data("ngbridge: \(error)\n".utf8))
-            throw ExitCode(78)  // EX_CONFIG: systemd does not restart-loop on it with RestartPreventExitStatus
+            // One line naming the key; EX_CONFIG (78) stops systemd's restarts
+            // (RestartPreventExitStatus=78), a journal directory it cannot write is EX_CANTCREAT (73).
+            DaemonLogHandler.writeFailure("ngbridge: \(error)")
+            throw ExitCode(error.exitStatus.rawValue)
         }
         if checkConfig {
-            print("configuration is valid: netgiro \(configuration.netgiro.baseURL), secret from \(configuration.netgiro.secretSource), api \(configuration.api.listen), journal \(configuration.journalPath)")
+            print("configuration is valid: netgiro \(configuration.netgiro.baseURL), secret from \(configuration.netgiro.secretSource), api \(configuration.api.listen), journal \(configuration.journalPath) (its directory is writable)")
             return
         }
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
@@ -41,6 +46,14 @@ struct RunCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
-        try await Daemon.run(configuration: configuration, logger: Logger(label: "ngbridge"))
+        do {
+            try await Daemon.run(configuration: configuration, logger: Logger(label: "ngbridge"))
+        } catch let error as DaemonConfigurationError {
+            DaemonLogHandler.writeFailure("ngbridge: \(error)")
+            throw ExitCode(error.exitStatus.rawValue)
+        } catch {
+            DaemonLogHandler.writeFailure("ngbridge: stopped by a failure: \(error)")
+            throw ExitCode(DaemonExitStatus.software.rawValue)
+        }
     }
 }

@@ -59,7 +59,7 @@ import Testing
 
     @Test func secretFromFileNeverInDescription() async throws {
         let scratch = try ScratchDirectory()
-        let secretFile = try scratch.write("secret", "very-secret-key\n")
+        let secretFile = try scratch.write("secret", "very-secret-key\n", mode: 0o600)
         var env = Self.minimal
         env["NGBRIDGE_NETGIRO_SECRET"] = nil
         env["NGBRIDGE_NETGIRO_SECRET_FILE"] = secretFile
@@ -72,6 +72,8 @@ import Testing
         ([String: String?](), [String](), "netgiro.base-url", "NGBRIDGE_NETGIRO_BASE_URL"),
         (["NGBRIDGE_NETGIRO_BASE_URL": nil], [], "netgiro.base-url", "not set"),
         (["NGBRIDGE_NETGIRO_BASE_URL": "ftp://x"], [], "netgiro.base-url", "not an http(s) URL"),
+        (["NGBRIDGE_NETGIRO_BASE_URL": "http://api.netgiro.is/v1/"], [], "netgiro.base-url", "plain HTTP to another machine"),
+        (["NGBRIDGE_NETGIRO_BASE_URL": "http://10.0.0.7:8080/v1/"], [], "netgiro.base-url", "use https://"),
         (["NGBRIDGE_NETGIRO_APP_KEY": nil], [], "netgiro.app-key", "not set"),
         (["NGBRIDGE_NETGIRO_SECRET": nil], [], "netgiro.secret-file", "NGBRIDGE_NETGIRO_SECRET"),
         (["NGBRIDGE_NETGIRO_SECRET_FILE": "/nonexistent/secret"], [], "netgiro.secret-file", "cannot read"),
@@ -105,12 +107,85 @@ import Testing
         let scratch = try ScratchDirectory()
         var env = Self.minimal
         env["NGBRIDGE_API_LISTEN"] = "127.0.0.1:8420"
-        env["NGBRIDGE_API_TOKEN_FILE"] = try scratch.write("token", "short\n")
+        env["NGBRIDGE_API_TOKEN_FILE"] = try scratch.write("token", "short\n", mode: 0o600)
         #expect(await failure(env)?.key == "api.token-file")
-        env["NGBRIDGE_API_TOKEN_FILE"] = try scratch.write("token2", "0123456789abcdef0123\n")
+        env["NGBRIDGE_API_TOKEN_FILE"] = try scratch.write("token2", "0123456789abcdef0123\n", mode: 0o600)
         let config = try await load(env)
         #expect(config.api.token == "0123456789abcdef0123")
         #expect(config.api.listen == .tcp(host: "127.0.0.1", port: 8420))
+    }
+
+    @Test func plainHTTPOnlyToThisMachine() async throws {
+        for url in ["http://127.0.0.1:8080/v1/", "http://localhost:1/v1/", "http://[::1]:8080/v1/", "https://api.netgiro.is/v1/"] {
+            var env = Self.minimal
+            env["NGBRIDGE_NETGIRO_BASE_URL"] = url
+            #expect(try await load(env).netgiro.baseURL == url)
+        }
+    }
+
+    @Test func unknownKeyInTheConfigFileIsRefusedNamingIt() async throws {
+        let scratch = try ScratchDirectory()
+        let misspelt = try scratch.write("misspelt.json", #"{"netgiro": {"baseurl": "x"}}"#)
+        let error = try #require(await failure(Self.minimal, file: misspelt))
+        #expect(error.key == "netgiro.baseurl")
+        #expect(error.exitStatus == .configuration)
+        #expect(error.description.contains(misspelt) && error.description.contains("did you mean netgiro.base-url?"), "\(error)")
+
+        let stray = try scratch.write("stray.json", #"{"journal": {"path": "/tmp/x.sqlite"}, "logging": {"level": "debug"}}"#)
+        #expect(await failure(Self.minimal, file: stray)?.key == "logging")
+        let objectForValue = try scratch.write("object.json", #"{"journal": {"path": {"file": "/tmp/x"}}}"#)
+        #expect(await failure(Self.minimal, file: objectForValue)?.key == "journal.path")
+        let fine = try scratch.write("fine.json", #"{"journal": {"path": "/tmp/x.sqlite"}, "log": {"level": "debug"}}"#)
+        #expect(try await load(Self.minimal, file: fine).logLevel == "debug")
+    }
+
+    @Test(arguments: [
+        ("{\"netgiro\": {\"base-url\": \"x\",}\n", "line 2, column 1"),
+        ("{\"netgiro\":\n  {\"base-url\" \"x\"}}", "line 2, column 15"),
+        ("", "empty"),
+        ("[1, 2]", "not a JSON object of settings"),
+    ])
+    func malformedConfigFileNamesTheFileAndWhereInWords(_ text: String, _ words: String) async throws {
+        let scratch = try ScratchDirectory()
+        let file = try scratch.write("config.json", text)
+        let error = try #require(await failure(Self.minimal, file: file))
+        let line = error.description
+        #expect(error.key == "--config")
+        #expect(line.contains(file) && line.contains(words), "\(line)")
+        #expect(!line.contains("NSCocoaErrorDomain") && !line.contains("Error Domain") && !line.contains("\n"), "\(line)")
+    }
+
+    @Test func secretFileEveryUserMayReadIsRefused() async throws {
+        let scratch = try ScratchDirectory()
+        var env = Self.minimal
+        env["NGBRIDGE_NETGIRO_SECRET"] = nil
+        env["NGBRIDGE_NETGIRO_SECRET_FILE"] = try scratch.write("secret", "very-secret-key\n", mode: 0o644)
+        let error = try #require(await failure(env))
+        #expect(error.key == "netgiro.secret-file" && error.description.contains("0644") && error.description.contains("chmod"), "\(error)")
+        #expect(!error.description.contains("very-secret-key"))
+        env["NGBRIDGE_NETGIRO_SECRET_FILE"] = try scratch.write("secret-group", "very-secret-key\n", mode: 0o640)
+        #expect(try await load(env).netgiro.secretSource.hasSuffix("secret-group"), "group-readable is how the package installs it")
+
+        var tcp = Self.minimal
+        tcp["NGBRIDGE_API_LISTEN"] = "127.0.0.1:8420"
+        tcp["NGBRIDGE_API_TOKEN_FILE"] = try scratch.write("token", "0123456789abcdef0123\n", mode: 0o604)
+        #expect(await failure(tcp)?.key == "api.token-file")
+    }
+
+    @Test func checkConfigFindsAJournalDirectoryThatCannotBeWritten() async throws {
+        let scratch = try ScratchDirectory()
+        for path in ["/proc/nope/j.sqlite", "/etc/hostname/j.sqlite", scratch.path + "/file/j.sqlite"] {
+            _ = try scratch.write("file", "not a directory")
+            let config = try await load(Self.minimal, set: ["journal.path=\(path)"])
+            let error = try #require(throws: DaemonConfigurationError.self) { try config.checkJournalPlace() }
+            #expect(error.key == "journal.path" && error.exitStatus == .cannotCreate, "\(error)")
+            #expect(error.description.hasPrefix("cannot start: journal.path") && !error.description.contains("NSCocoaErrorDomain"), "\(error)")
+        }
+        // A directory still to be made is fine when its parent is writable — and is not made by the check.
+        let config = try await load(Self.minimal, set: ["journal.path=\(scratch.path)/new/journal.sqlite"])
+        try config.checkJournalPlace()
+        #expect(!FileManager.default.fileExists(atPath: scratch.path + "/new"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["file"], "the probe file is removed")
     }
 
     @Test func listenAddressForms() {

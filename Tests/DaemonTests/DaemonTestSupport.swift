@@ -16,9 +16,10 @@ final class ScratchDirectory: Sendable {
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
-    func write(_ name: String, _ text: String) throws -> String {
+    func write(_ name: String, _ text: String, mode: Int? = nil) throws -> String {
         let file = path + "/" + name
         try text.write(toFile: file, atomically: true, encoding: .utf8)
+        if let mode { try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file) }
         return file
     }
 }
@@ -77,12 +78,12 @@ final class RunningTillAPI: Sendable {
     static func start(
         service: any PaymentService, scratch: ScratchDirectory, log: CapturedLog = CapturedLog(),
         listen: DaemonConfiguration.ListenAddress? = nil, token: String? = nil, clientToken: String? = nil,
-        configure: (inout TillAPIServer.Options) -> Void = { _ in }
+        logger: Logger? = nil, configure: (inout TillAPIServer.Options) -> Void = { _ in }
     ) async throws -> RunningTillAPI {
         var options = TillAPIServer.Options(listen: listen ?? .unix(path: scratch.path + "/api.sock"), token: token)
         configure(&options)
         let (bound, boundContinuation) = AsyncStream.makeStream(of: DaemonConfiguration.ListenAddress.self)
-        let server = TillAPIServer(options: options, service: service, metrics: TillAPIMetrics(), logger: log.logger("ngbridge.api"))
+        let server = TillAPIServer(options: options, service: service, metrics: TillAPIMetrics(), logger: logger ?? log.logger("ngbridge.api"))
         let app = server.application { address in boundContinuation.yield(address); boundContinuation.finish() }
         let group = ServiceGroup(configuration: .init(services: [app], logger: log.logger("ngbridge.lifecycle")))
         let task = Task { try await group.run() }

@@ -74,7 +74,9 @@ final class BridgeUnderTest: Sendable {
         try await start(terminals: FixedTerminals(customers: customers))
     }
 
-    static func start(terminals: any PaymentTerminals, callbackURL: String? = nil, recoveryGrace: Duration = .seconds(30)) async throws -> BridgeUnderTest {
+    static func start(
+        terminals: any PaymentTerminals, callbackURL: String? = nil, recoveryGrace: Duration = .seconds(30), terminalGrace: Duration = .seconds(2)
+    ) async throws -> BridgeUnderTest {
         let scratch = try ScratchDirectory()
         let log = CapturedLog()
         var options = NetgiroSimulator.Options()
@@ -90,7 +92,7 @@ final class BridgeUnderTest: Sendable {
         let runner = PaymentRunner(gateway: netgiro, journal: journal, configuration: checkout, logger: log.logger("ngbridge.payment"))
         let metrics = TillAPIMetrics()
         let service = DaemonPaymentService(
-            runner: runner, terminals: terminals, settings: .init(callbackURL: callbackURL, recoveryGrace: recoveryGrace), metrics: metrics,
+            runner: runner, terminals: terminals, settings: .init(callbackURL: callbackURL, recoveryGrace: recoveryGrace, terminalGrace: terminalGrace), metrics: metrics,
             logger: log.logger("ngbridge.payments"))
         let api = try await RunningTillAPI.start(service: service, scratch: scratch, log: log)
         return BridgeUnderTest(scratch: scratch, simulator: simulator, netgiro: netgiro, journal: journal, service: service, api: api, log: log)

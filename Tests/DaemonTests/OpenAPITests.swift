@@ -37,13 +37,13 @@ import Testing
         let service = ScriptedPaymentService()
         let api = try await RunningTillAPI.start(service: service, scratch: scratch)
         do {
-            let payment = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 1, "reference": "R"}"#.utf8))
+            let payment = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 100, "reference": "R"}"#.utf8))
                 .decode(TillPayment.self)
             await service.advance(payment.id, to: .paid)  // so the event stream ends at once
             for route in try documentedRoutes().sorted() {
                 let parts = route.split(separator: " ")
                 let path = String(parts[1]).replacingOccurrences(of: "{id}", with: payment.id)
-                let body: Data? = parts[0] == "POST" && path == "/v1/payments" ? Data(#"{"amount": 2, "reference": "S"}"#.utf8) : nil
+                let body: Data? = parts[0] == "POST" && path == "/v1/payments" ? Data(#"{"amount": 200, "reference": "S"}"#.utf8) : nil
                 let answer = try await api.client.request(.init(rawValue: String(parts[0])), path, body: body)
                 let isNoSuchRoute = answer.status == 404 && answer.problem?.detail.contains("no such route") == true
                 #expect(!isNoSuchRoute && answer.status != 405, "\(route) → \(answer.status)")
@@ -65,6 +65,6 @@ import Testing
         let request = try #require((schemas["PaymentRequest"] as? [String: Any])?["properties"] as? [String: Any])
         let confirmation = try #require((request["confirmation"] as? [String: Any])?["enum"] as? [String])
         #expect(Set(confirmation) == Set(TillConfirmation.allCases.map(\.rawValue)))
-        #expect(Set(request.keys) == ["amount", "reference", "description", "items", "confirmation", "terminal"])
+        #expect(Set(request.keys) == ["amount", "reference", "description", "items", "confirmation", "terminal", "repeat"])
     }
 }

@@ -50,7 +50,7 @@ import Testing
 
     @Test func lastEventIDMustBeAnEventID() async throws {
         try await withAPI { api, service in
-            let payment = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 1, "reference": "R"}"#.utf8)).decode(TillPayment.self)
+            let payment = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 100, "reference": "R"}"#.utf8)).decode(TillPayment.self)
             await service.advance(payment.id, to: .paid)
             for bad in ["{}", "-1", "1.5", "", "9999999999999999999999"] {
                 let answer = try await api.client.request(.GET, "/v1/payments/\(payment.id)/events", headers: [("Last-Event-ID", bad)])
@@ -82,7 +82,7 @@ import Testing
         try await withAPI { api, service in
             var ids: [String] = []
             for n in 1...5 {
-                let p = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": \#(n), "reference": "R-\#(n % 2)"}"#.utf8))
+                let p = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": \#(n * 100), "reference": "R-\#(n % 2)"}"#.utf8))
                     .decode(TillPayment.self)
                 await service.advance(p.id, to: n == 3 ? .unknown : .paid)
                 ids.append(p.id)
@@ -123,7 +123,7 @@ import Testing
 
     @Test func staffResolveAnUnknownPaymentAndNothingElse() async throws {
         try await withAPI { api, service in
-            let unknown = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 1, "reference": "U"}"#.utf8)).decode(TillPayment.self)
+            let unknown = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 100, "reference": "U"}"#.utf8)).decode(TillPayment.self)
             await service.advance(unknown.id, to: .unknown)
             let resolved = try await api.client.request(
                 .POST, "/v1/payments/\(unknown.id)/resolution", body: Data(#"{"outcome": "paid", "transactionId": "b1f0c9e2-7d1c-4a36-9a43-0b1c2d3e4f50"}"#.utf8))
@@ -132,7 +132,7 @@ import Testing
             #expect(payment.state == .unknown && payment.resolution?.outcome == .paid)
             #expect(payment.resolution?.transactionId == "b1f0c9e2-7d1c-4a36-9a43-0b1c2d3e4f50")
 
-            let paid = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 1, "reference": "P"}"#.utf8)).decode(TillPayment.self)
+            let paid = try await api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 100, "reference": "P"}"#.utf8)).decode(TillPayment.self)
             await service.advance(paid.id, to: .paid)
             let refused = try await api.client.request(.POST, "/v1/payments/\(paid.id)/resolution", body: Data(#"{"outcome": "not-paid"}"#.utf8))
             #expect(refused.status == 409 && refused.problem?.kind == "resolution-refused" && refused.problem?.payment?.state == .paid)

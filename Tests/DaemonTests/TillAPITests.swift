@@ -90,6 +90,10 @@ import Testing
         (#"{"amount": 49.9, "reference": "R-1"}"#, "amount", "integer"),
         (#"{"amount": true, "reference": "R-1"}"#, "amount", "integer"),
         (#"{"amount": 0, "reference": "R-1"}"#, "amount", "positive"),
+        // Netgíró's smallest payment is 100 ISK: below it the customer would be asked for nothing.
+        (#"{"amount": 99, "reference": "R-1"}"#, "amount", "minimum 100"),
+        (#"{"amount": 1, "reference": "R-1"}"#, "amount", "minimum 100"),
+        (#"{"amount": 4990, "reference": "R-1", "repeat": "yes"}"#, "repeat", "boolean"),
         (#"{"amount": 4990}"#, "reference", "required"),
         (#"{"amount": 4990, "reference": "  "}"#, "reference", "non-empty"),
         (#"{"amount": 4990, "reference": 7}"#, "reference", "string"),

@@ -311,6 +311,103 @@ struct PromptCase: Sendable, CustomTestStringConvertible {
             == .errorReport(ErrorReport(code: .malformedPayload, referenceType: MessageType.indicate.rawValue, referenceSequence: 2)))
     }
 
+    /// A pad linked with a bare decoder as its host: feeds frames, returns the frames the pad writes.
+    struct RawHost {
+        var pad = PadFirmware(profile: DeviceProfile())
+        var decoder = FrameDecoder()
+        var now: UInt64 = 0
+        init() {
+            _ = pad.handle(.lineOpened, now: 0)
+            _ = feed(Frame(type: MessageType.hello.rawValue, payload: HostHello(hostName: utf8("t")).encodePayload()))
+        }
+        mutating func feed(_ frame: Frame) -> [Frame] {
+            now += 10
+            return run(.received(frame.encoded()))
+        }
+        mutating func run(_ event: FirmwareEvent) -> [Frame] {
+            var frames: [Frame] = []
+            for case .write(let bytes) in pad.handle(event, now: now) {
+                for case .frame(let f) in decoder.feed(bytes) { frames.append(f) }
+            }
+            return frames
+        }
+        /// Acknowledges every data frame in `frames` (so the next one is sent), returns what follows.
+        mutating func ack(_ frames: [Frame]) -> [Frame] {
+            var out: [Frame] = []
+            for f in frames where MessageType.isData(f.type) {
+                out += feed(Frame(type: MessageType.ack.rawValue, sequence: f.sequence))
+            }
+            return out
+        }
+        static func messages(_ frames: [Frame]) -> [Message] {
+            frames.filter { MessageType.isData($0.type) }.compactMap { try? Message.decode(type: $0.type, payload: $0.payload) }
+        }
+    }
+
+    @Test func aPadToHostTypeIsNotAllowedNowWithItsSequence() {
+        // §4 (1.1): code 3, ref_type and ref_seq of the frame (1.0 firmware sent code 1, ref_seq 0).
+        var h = RawHost()
+        let out = h.feed(Frame(type: MessageType.keyEvent.rawValue, sequence: 5, payload: [1, 0, 0, 1]))
+        #expect(out.map(\.type) == [MessageType.ack.rawValue, MessageType.errorReport.rawValue])
+        #expect(RawHost.messages(out) == [.errorReport(ErrorReport(code: .notAllowedNow, referenceType: 0x40, referenceSequence: 5))])
+        let reserved = h.ack(out) + h.feed(Frame(type: 0x7F, sequence: 6, payload: []))
+        #expect(RawHost.messages(reserved) == [.errorReport(ErrorReport(code: .unknownMessageType, referenceType: 0x7F, referenceSequence: 6))])
+    }
+
+    @Test func aMalformedPromptGetsAnErrorReportAndARefusal() {
+        // §5.4 (1.1): ERROR_REPORT code 2, then ENTRY_RESULT refused echoing token and prompt.
+        var h = RawHost()
+        let out = h.feed(Frame(type: MessageType.prompt.rawValue, sequence: 1, payload: [0x34, 0x12, 2, 0]))
+        let first = RawHost.messages(out)
+        #expect(first == [.errorReport(ErrorReport(code: .malformedPayload, referenceType: 0x21, referenceSequence: 1))])
+        let nextFrames = h.ack(out)
+        #expect(RawHost.messages(nextFrames) == [.entryResult(EntryResult(token: 0x1234, prompt: .smsCode, outcome: .refused))])
+        _ = h.ack(nextFrames)
+        #expect(h.pad.prompt == nil)
+        // Token 0, or too short to name a prompt: the ERROR_REPORT only.
+        for (seq, payload) in [(UInt8(2), [UInt8]([0, 0, 1, 0])), (3, [7, 0])] {
+            let o = h.feed(Frame(type: MessageType.prompt.rawValue, sequence: seq, payload: payload))
+            #expect(RawHost.messages(o) == [.errorReport(ErrorReport(code: .malformedPayload, referenceType: 0x21, referenceSequence: seq))])
+            #expect(RawHost.messages(h.ack(o)).isEmpty)
+        }
+    }
+
+    @Test func busyIsDueFiveSecondsAfterThePromptWithTheRemainingTimeRoundedUp() {
+        // §5.11 (1.1): first BUSY 5 s after the PROMPT, then every 5 s; ceil of the time left.
+        var h = RawHost()
+        var out = h.feed(Frame(type: MessageType.prompt.rawValue, sequence: 1, payload: Message.prompt(PromptRequest(token: 9, prompt: .customerID, timeoutSeconds: 12)).encodePayload()))
+        let promptAt = h.now
+        var busy: [(UInt64, UInt16)] = []
+        while h.now < promptAt + 11_500 {
+            // The host acknowledges at once and says HEARTBEAT every 500 ms, so the link stays up.
+            for f in out where MessageType.isData(f.type) {
+                if case .busy(let b)? = try? Message.decode(type: f.type, payload: f.payload) { busy.append((h.now - promptAt, b.secondsRemaining)) }
+                out += h.run(.received(Frame(type: MessageType.ack.rawValue, sequence: f.sequence).encoded()))
+            }
+            h.now += 1
+            out = h.run(.tick)
+            if (h.now - promptAt) % 500 == 0 { out += h.run(.received(Frame(type: MessageType.heartbeat.rawValue).encoded())) }
+        }
+        #expect(h.pad.prompt != nil)
+        #expect(busy.map(\.0) == [5_000, 10_000])
+        #expect(busy.map(\.1) == [7, 2])
+    }
+
+    @Test func afterAPromptThePadShowsWhatItShowedBefore() {
+        // §5.8 (1.1): host screen before the prompt → host screen after it, state 1.
+        var b = Bench()
+        b.connect()
+        b.send(.showScreen(Screen(lines: [ScreenLine(text: utf8("Karfa"), alignment: .left)])))
+        #expect(b.pad.padState == .showingScreen)
+        b.send(.prompt(PromptRequest(token: 3, prompt: .confirmAmount, amount: 100)))
+        #expect(b.pad.padState == .prompting)
+        b.press(.ok)
+        #expect(b.pad.padState == .showingScreen)
+        #expect(b.screen.first == "Karfa")
+        b.send(.showScreen(Screen(lines: [])))
+        #expect(b.pad.padState == .idle)
+    }
+
     @Test func helloReplyAnnouncesTheProfileAndTheTable() {
         var b = Bench(profile: DeviceProfile(model: utf8("NG-PAD-2"), serialNumber: utf8("PAD-42"), rows: 2, columns: 16))
         b.connect()

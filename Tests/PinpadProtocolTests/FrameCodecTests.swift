@@ -117,6 +117,17 @@ import Testing
         #expect(results == [.error(.oversized(length: 1000)), .frame(frames[2])])
     }
 
+    @Test func interByteTimeoutEndsAnOversizedDiscardRun() {
+        // §3.3 rule 5 (1.1): after the timeout the next byte starts a new block, so a frame whose
+        // leading delimiter was lost still decodes instead of being discarded with the noise.
+        var decoder = FrameDecoder()
+        #expect(decoder.feed([UInt8](repeating: 0x41, count: 300)).isEmpty)
+        #expect(decoder.isInsideFrame)
+        #expect(decoder.abandonPartialFrame() == .interByteTimeout(length: 300))
+        let line = frames[2].encoded()
+        #expect(decoder.feed(Array(line.dropFirst())) == [.frame(frames[2])])
+    }
+
     @Test func interByteTimeoutDropsThePartialFrame() {
         var decoder = FrameDecoder()
         let line = frames[5].encoded()

@@ -65,11 +65,74 @@ func linkedPair(now: UInt64 = 0, timings: LinkTimings = LinkTimings()) -> (host:
         #expect(host.nextDeadline == 500)
     }
 
-    @Test func announceWhileLinkingMakesTheHostSayHelloAtOnce() {
+    @Test func announceWhileLinkingDoesNotAddAHello() {
+        // §6.2 step 1 (1.1): one HELLO per 250 ms; 1.0 sent a second one at once on ANNOUNCE.
         var host = LinkLayer(role: .host(referenceHostHello))
         _ = host.handle(.start, now: 0)
         let announce = Frame(type: MessageType.announce.rawValue, payload: [0]).encoded()
-        #expect(host.handle(.received(announce), now: 10).framesWritten.map(\.type) == [MessageType.hello.rawValue])
+        #expect(host.handle(.received(announce), now: 10).framesWritten.isEmpty)
+        #expect(host.handle(.tick, now: 250).framesWritten.map(\.type) == [MessageType.hello.rawValue])
+    }
+
+    @Test func announceRepetitionsKeepTheReasonThatStartedThem() {
+        // §6.2 (1.1): reason 0 after power-on on every repetition; 3 only answers a data frame.
+        var pad = LinkLayer(role: .device(referenceDeviceInfo))
+        _ = pad.handle(.start, now: 0)
+        let stray = pad.handle(.received(Frame(type: MessageType.reset.rawValue, sequence: 1).encoded()), now: 500)
+        #expect(stray.framesWritten.map(\.payload) == [[AnnounceReason.notLinked.rawValue]])
+        for t in [UInt64(1000), 2000] {
+            #expect(pad.handle(.tick, now: t).framesWritten.map(\.payload) == [[AnnounceReason.powerOn.rawValue]])
+        }
+        // After a lost link: reason 2, repeated.
+        var (_, linked) = linkedPair()
+        let lost = linked.handle(.tick, now: 2500)
+        #expect(lost.framesWritten.last?.payload == [AnnounceReason.linkLost.rawValue])
+        #expect(linked.handle(.tick, now: 3500).framesWritten.map(\.payload) == [[AnnounceReason.linkLost.rawValue]])
+    }
+
+    @Test func helloReplyWhileUpAfterAnExchangeIsThePadsReset() {
+        // §6.2 step 5 (1.1): the pad took a repeated HELLO for a host restart.
+        var (host, pad) = linkedPair()
+        _ = pad
+        let sent = host.handle(.send(.reset), now: 1)
+        #expect(sent.framesWritten.map(\.type) == [MessageType.reset.rawValue])
+        var info = referenceDeviceInfo
+        info.version = 1
+        let reply = Frame(type: MessageType.helloReply.rawValue, payload: info.encodePayload()).encoded()
+        let out = host.handle(.received(reply), now: 5)
+        #expect(out.linkEvents == [.linkDown(.peerReset), .linkUp(.device(info))])
+        #expect(out.contains(.sendFailed(.reset, .linkDown)))
+        #expect(host.isUp)
+        // Fresh sequence state: the next data frame is seq 1 again.
+        #expect(host.handle(.send(.statusRequest), now: 6).framesWritten.map(\.sequence) == [1])
+    }
+
+    @Test func lateHelloReplyBeforeAnyExchangeIsIgnored() {
+        var (host, _) = linkedPair()
+        var info = referenceDeviceInfo
+        info.version = 1
+        let reply = Frame(type: MessageType.helloReply.rawValue, payload: info.encodePayload()).encoded()
+        let out = host.handle(.received(reply), now: 5)
+        #expect(out.linkEvents.isEmpty)
+        #expect(out.writes.isEmpty)
+    }
+
+    @Test func padSeesADataFrameItSentButNobodyAckedAsAnExchange() {
+        // §6.2 (1.1): a frame still in flight counts; the HELLO after it is a host restart.
+        var (_, pad) = linkedPair()
+        _ = pad.handle(.send(.ping([1])), now: 1)
+        let hello = Frame(type: MessageType.hello.rawValue, payload: referenceHostHello.encodePayload()).encoded()
+        #expect(pad.handle(.received(hello), now: 3).linkEvents == [.linkDown(.peerRestarted), .linkUp(.host(referenceHostHello))])
+    }
+
+    @Test func versionZeroHelloTakesALinkedPadDownAndItKeepsAnnouncing() {
+        var (_, pad) = linkedPair()
+        let hello = Frame(type: MessageType.hello.rawValue, payload: HostHello(minVersion: 2, maxVersion: 3, hostName: utf8("future")).encodePayload()).encoded()
+        let out = pad.handle(.received(hello), now: 10)
+        #expect(out.framesWritten.map(\.type) == [MessageType.helloReply.rawValue, MessageType.announce.rawValue])
+        #expect(out.framesWritten.first?.payload.first == 0)
+        #expect(!pad.isUp)
+        #expect(pad.handle(.tick, now: 1010).framesWritten.map(\.type) == [MessageType.announce.rawValue])
     }
 
     @Test func repeatedHelloBeforeAnyExchangeOnlyGetsAnotherReply() {
@@ -252,7 +315,23 @@ func linkedPair(now: UInt64 = 0, timings: LinkTimings = LinkTimings()) -> (host:
         let frame = Frame(type: 0x7F, sequence: 1, payload: [1, 2]).encoded()
         let out = pad.handle(.received(frame), now: 1)
         #expect(out.framesWritten.map(\.type) == [MessageType.ack.rawValue])
-        #expect(out.contains(.deliverInvalid(type: 0x7F, sequence: 1, error: .unknownType(0x7F))))
+        #expect(out.contains(.deliverInvalid(type: 0x7F, sequence: 1, error: .unknownType(0x7F), payload: [1, 2])))
+    }
+
+    @Test func dataTypeTravellingTheWrongWayIsReportedWithItsSequence() {
+        // §4 (1.1): KEY_EVENT at a pad, PROMPT at a host: code 3, ref_seq = the frame's seq.
+        var (host, pad) = linkedPair()
+        let key = Frame(type: MessageType.keyEvent.rawValue, sequence: 7, payload: [1, 0, 0, 1]).encoded()
+        let atPad = pad.handle(.received(key), now: 1)
+        #expect(atPad.delivered.isEmpty)
+        #expect(atPad.contains(.deliverInvalid(type: 0x40, sequence: 7, error: .wrongDirection(0x40), payload: [1, 0, 0, 1])))
+        #expect(MessageError.wrongDirection(0x40).reportCode == .notAllowedNow)
+        let prompt = Frame(type: MessageType.prompt.rawValue, sequence: 4, payload: [1, 0, 1, 0, 0, 0, 0, 0, 0, 0]).encoded()
+        let atHost = host.handle(.received(prompt), now: 1)
+        #expect(atHost.delivered.isEmpty)
+        #expect(atHost.contains(.deliverInvalid(type: 0x21, sequence: 4, error: .wrongDirection(0x21), payload: [1, 0, 1, 0, 0, 0, 0, 0, 0, 0])))
+        #expect(MessageError.unknownType(0x44).reportCode == .unknownMessageType)
+        #expect(MessageError.truncated.reportCode == .malformedPayload)
     }
 }
 
@@ -332,7 +411,9 @@ struct SimulatedLine {
         line.dropByte = 0.01
         line.duplicateChunk = 0.02
         line.start()
-        line.run(until: 2000)
+        // Linking through the faults may take a few HELLOs (one per 250 ms).
+        while !(line.host.isUp && line.pad.isUp), line.now < 10_000 { line.run(until: line.now + 250) }
+        line.run(until: line.now + 500)
         #expect(line.host.isUp && line.pad.isUp)
 
         var sentToPad: [Message] = []
@@ -366,11 +447,17 @@ struct SimulatedLine {
         var line = SimulatedLine(seed: 5)
         line.start()
         line.run(until: 100)
-        for m in sampleMessages { line.send(m, fromPad: false) }
+        // Each message in its own direction (§4): host → pad types from the host, pad → host
+        // types from the pad, the two-way types both ways.
+        let toPad = sampleMessages.filter { !(0x40...0x5F).contains($0.type.rawValue) }
+        let toHost = sampleMessages.filter { !(0x20...0x3F).contains($0.type.rawValue) }
+        for m in toPad { line.send(m, fromPad: false) }
+        for m in toHost { line.send(m, fromPad: true) }
         line.run(until: line.now + 1000)
-        #expect(line.padLog.delivered == sampleMessages)
-        #expect(line.host.statistics.retransmissions == 0)
-        #expect(line.hostLog.filter { if case .delivered = $0 { return true } else { return false } }.count == sampleMessages.count)
+        #expect(line.padLog.delivered == toPad)
+        #expect(line.hostLog.delivered == toHost)
+        #expect(line.host.statistics.retransmissions == 0 && line.pad.statistics.retransmissions == 0)
+        #expect(line.hostLog.filter { if case .delivered = $0 { return true } else { return false } }.count == toPad.count)
     }
 
     /// A line that goes dead: both ends notice within 2.5 s, and come back when it returns.

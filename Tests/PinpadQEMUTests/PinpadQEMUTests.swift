@@ -19,7 +19,7 @@ struct PinpadQEMUTests {
             let info = session.deviceInfo
             #expect(info.model == Array("NG-PAD-1".utf8))
             #expect(info.serialNumber == Array("EMU00001".utf8))
-            #expect(info.firmwareVersion == Array("1.0.0".utf8))
+            #expect(info.firmwareVersion == Array("1.1.0".utf8))
             #expect(info.rows == 4 && info.columns == 20)
             #expect(info.prompts.map(\.id) == [.customerID, .smsCode, .confirmAmount])
             let state = try await pad.console.state()

@@ -978,6 +978,206 @@ def decoder_document() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# exchanges.json: the pad's answers and timers, as revision 1.1 of PROTOCOL.md states them
+# ---------------------------------------------------------------------------------------------
+#
+# A small reference model of the rules that decide what a pad answers (§4, §5.4, §5.5, §5.7,
+# §5.8, §5.11, §6.2, §6.3). It is written from the spec's words, not from any implementation, and
+# produces the expected side of each exchange vector; `check` re-derives every vector with it.
+
+V1_PROMPT_TABLE = {1: (7, 10, 0, 60), 2: (4, 6, 1, 120), 3: (0, 0, 2, 60)}   # §5.2
+
+
+def error_code_for(type_code: int, payload: bytes) -> int | None:
+    """The ERROR_REPORT code a *pad* answers a valid data frame with, or None (§4, 1.1)."""
+    if type_code not in MESSAGES or not is_data_type(type_code):
+        return 1                                         # undefined in 0x20–0x6F, or 0x70–0xFF
+    if 0x40 <= type_code <= 0x5F:
+        return 3                                         # a pad → host type reaching a pad
+    try:
+        fields = decode_payload(type_code, payload)
+    except MalformedPayload:
+        return 2
+    if any(w for w in check_values(type_code, fields) if _is_enum_violation(type_code, w)):
+        return 2
+    return None
+
+
+def _is_enum_violation(type_code: int, warning: str) -> bool:
+    """check_values() warnings that §4 calls malformed (an undefined enumerated value); PROMPT's
+    token, prompt and timeout are not among them (§4: the pad refuses those with ENTRY_RESULT)."""
+    enum_fields = ("align", "beep", "light", "notice", "key", "outcome", "state", "echo", "reason")
+    return any(f".{name} " in warning or f"{name} =" in warning for name in enum_fields)
+
+
+def pad_answers(type_code: int, seq: int, payload: bytes, open_token: int = 0) -> list[tuple[int, dict]]:
+    """The data messages a linked pad sends in answer to one new data frame from the host, in
+    order (after its ACK, which is not listed). ``open_token``: the prompt open before, 0 if none.
+    Covers the rules that need no clock and no customer."""
+    code = error_code_for(type_code, payload)
+    if code is not None:
+        out = [(0x61, {"code": code, "ref_type": type_code, "ref_seq": seq, "text": ""})]
+        if type_code == 0x21 and code == 2 and len(payload) >= 3:                 # §5.4, 1.1
+            token = int.from_bytes(payload[0:2], "little")
+            if token != 0:
+                out.append((0x41, {"token": token, "prompt": payload[2], "outcome": 4, "digits": ""}))
+        return out
+    fields = decode_payload(type_code, payload)
+    out: list[tuple[int, dict]] = []
+    if type_code == 0x21:                                                        # PROMPT §5.4
+        if open_token:
+            out.append((0x41, {"token": open_token, "prompt": 0, "outcome": 3, "digits": ""}))
+        t = fields["timeout"]
+        if fields["prompt"] not in V1_PROMPT_TABLE or fields["token"] == 0 or not (t == 0 or 5 <= t <= 600):
+            out.append((0x41, {"token": fields["token"], "prompt": fields["prompt"], "outcome": 4, "digits": ""}))
+    elif type_code == 0x22:                                                      # CANCEL_PROMPT §5.5
+        if open_token and fields["token"] == open_token:
+            out.append((0x41, {"token": open_token, "prompt": 0, "outcome": 3, "digits": ""}))
+    elif type_code == 0x24 and open_token:                                       # RESET §5.7
+        out.append((0x41, {"token": open_token, "prompt": 0, "outcome": 3, "digits": ""}))
+    return out
+
+
+def busy_schedule(timeout_s: int, keys_at_ms: list[int] = ()) -> list[tuple[int, dict]]:
+    """(time in ms after the PROMPT, BUSY or ENTRY_RESULT fields) for a prompt of ``timeout_s``
+    seconds with keys pressed at ``keys_at_ms`` (§5.2, §5.11 in 1.1: the first BUSY T_busy after the
+    PROMPT, each key restarts both the interval and the timeout, seconds_remaining rounded up)."""
+    T_BUSY_MS = 5000
+    events: list[tuple[int, dict]] = []
+    last_key = 0
+    keys = sorted(keys_at_ms)
+    busy_due = T_BUSY_MS
+    deadline = timeout_s * 1000
+    t = 0
+    while True:
+        next_key = next((k for k in keys if k > t), None)
+        nxt = min(x for x in (busy_due, deadline, next_key) if x is not None)
+        t = nxt
+        if t == deadline and (next_key is None or next_key > t):
+            events.append((t, {"outcome": 2}))
+            return events
+        if next_key == t:
+            last_key = t
+            busy_due = t + T_BUSY_MS
+            deadline = t + timeout_s * 1000
+            continue
+        remaining_ms = deadline - t
+        events.append((t, {"seconds_remaining": -(-remaining_ms // 1000)}))
+        busy_due = t + T_BUSY_MS
+
+
+def _line_of(type_code: int, seq: int, payload: bytes, flags: int = 0) -> str:
+    return encode_line(build_body(type_code, seq, payload, flags)).hex()
+
+
+def exchange_specs() -> list[dict]:
+    """The exchanges: what the host sends to a linked, idle pad (or one with a prompt open)."""
+    P = lambda token, prompt=1, timeout=0, amount=0, notice=0: encode_payload(0x21, {     # noqa: E731
+        "token": token, "prompt": prompt, "timeout": timeout, "amount": amount, "notice": notice})
+    return [
+        dict(name="unknown_type_0x26", rule="§4", description="An undefined type in 0x20–0x6F: code 1, ref_type and ref_seq of the frame.",
+             type_code=0x26, seq=1, payload=b"\x01"),
+        dict(name="unknown_type_0x44", rule="§4", description="An undefined pad → host value reaching a pad is still unknown: code 1.",
+             type_code=0x44, seq=3, payload=b""),
+        dict(name="reserved_type_0x7f", rule="§4", description="A type in 0x70–0xFF: code 1.",
+             type_code=0x7F, seq=2, payload=b""),
+        dict(name="key_event_to_pad", rule="§4", description="A defined pad → host type sent to a pad: code 3 (not allowed now), ref_seq = its seq (never 0).",
+             type_code=0x40, seq=5, payload=encode_payload(0x40, {"token": 5, "key": 0, "length": 1})),
+        dict(name="entry_result_to_pad", rule="§4", description="ENTRY_RESULT sent to a pad: code 3.",
+             type_code=0x41, seq=9, payload=encode_payload(0x41, {"token": 5, "prompt": 1, "outcome": 1, "digits": ""})),
+        dict(name="malformed_indicate", rule="§4", description="INDICATE with beep 9: code 2.",
+             type_code=0x23, seq=4, payload=b"\x09\x00"),
+        dict(name="malformed_prompt_identifiable", rule="§5.4", description="A PROMPT cut after token and prompt: ERROR_REPORT code 2, then ENTRY_RESULT refused echoing token 0x1234 and prompt 2.",
+             type_code=0x21, seq=6, payload=b"\x34\x12\x02\x00"),
+        dict(name="malformed_prompt_bad_notice", rule="§5.4", description="A PROMPT with notice 7: ERROR_REPORT code 2, then ENTRY_RESULT refused.",
+             type_code=0x21, seq=7, payload=P(40001, 1, 0, 100)[:-1] + b"\x07"),
+        dict(name="malformed_prompt_token_zero", rule="§5.4", description="A malformed PROMPT with token 0: the ERROR_REPORT only.",
+             type_code=0x21, seq=8, payload=b"\x00\x00\x01"),
+        dict(name="malformed_prompt_too_short_to_identify", rule="§5.4", description="A PROMPT of 2 bytes: the ERROR_REPORT only.",
+             type_code=0x21, seq=10, payload=b"\x07\x00"),
+        dict(name="prompt_unknown_id", rule="§5.4", description="Prompt id 9 (not in the table): ENTRY_RESULT refused at once.",
+             type_code=0x21, seq=11, payload=P(40002, 9)),
+        dict(name="prompt_token_zero", rule="§5.4", description="Token 0: ENTRY_RESULT refused, echoing token 0.",
+             type_code=0x21, seq=12, payload=P(0, 1)),
+        dict(name="prompt_timeout_out_of_range", rule="§5.4", description="Timeout 3 s: ENTRY_RESULT refused.",
+             type_code=0x21, seq=13, payload=P(40003, 1, 3)),
+        dict(name="prompt_any_token", rule="§5.4", description="Token 60000 (tokens need not start at 1): the prompt opens, nothing but the ACK.",
+             type_code=0x21, seq=14, payload=P(60000, 2, 0, 4990, 1)),
+        dict(name="prompt_replaces_open_prompt", rule="§5.4", description="A PROMPT while prompt 60000 is open ends it with cancelled by host first.",
+             type_code=0x21, seq=15, payload=P(60001, 1), open_token=60000, open_prompt=2),
+        dict(name="cancel_open_prompt", rule="§5.5", description="CANCEL_PROMPT for the open prompt: cancelled by host.",
+             type_code=0x22, seq=16, payload=encode_payload(0x22, {"token": 60001}), open_token=60001, open_prompt=1),
+        dict(name="cancel_prompt_not_open", rule="§5.5, §7.1", description="CANCEL_PROMPT for a token not open: only the ACK.",
+             type_code=0x22, seq=17, payload=encode_payload(0x22, {"token": 59999})),
+        dict(name="reset_with_open_prompt", rule="§5.7", description="RESET while a prompt is open: cancelled by host.",
+             type_code=0x24, seq=18, payload=b"", open_token=60002, open_prompt=3),
+    ]
+
+
+def make_exchange_vectors() -> list[dict]:
+    out = []
+    for spec in exchange_specs():
+        answers = pad_answers(spec["type_code"], spec["seq"], spec["payload"], spec.get("open_token", 0))
+        frames = [{"type_code": 0x01, "seq": spec["seq"], "fields": {}, "line": _line_of(0x01, spec["seq"], b"")}]
+        for i, (t, fields) in enumerate(answers, start=1):
+            if t == 0x41 and fields["prompt"] == 0 and spec.get("open_token"):
+                fields = dict(fields, prompt=spec["open_prompt"])
+            frames.append({"type_code": t, "seq": i, "fields": fields, "line": _line_of(t, i, encode_payload(t, fields))})
+        v = {"name": spec["name"], "rule": spec["rule"], "description": spec["description"],
+             "open_prompt": ({"token": spec["open_token"], "prompt": spec["open_prompt"]} if spec.get("open_token") else None),
+             "host_sends": {"type_code": spec["type_code"], "seq": spec["seq"], "payload": spec["payload"].hex(),
+                            "line": _line_of(spec["type_code"], spec["seq"], spec["payload"])},
+             "pad_sends": frames}
+        out.append(v)
+    return out
+
+
+def make_timer_vectors() -> list[dict]:
+    out = []
+    for name, timeout, keys, desc in (
+            ("busy_no_keys_12s", 12, [], "No key: BUSY at 5 s (7 left) and 10 s (2 left), timed out at 12 s."),
+            ("busy_rounds_up_7s", 7, [], "Timeout 7 s: one BUSY at 5 s with 2 s left; timed out at 7 s."),
+            ("busy_restarted_by_keys", 20, [3000, 6500], "Keys at 3 s and 6.5 s restart the interval and the timeout: BUSY at 11.5 s (15 left), 16.5 s (10 left), 21.5 s (5 left), timed out at 26.5 s."),
+            ("busy_none_before_5s", 5, [], "Timeout 5 s: the prompt times out when the first BUSY would be due; no BUSY.")):
+        events = []
+        for at, fields in busy_schedule(timeout, keys):
+            events.append({"at_ms": at, "type": "ENTRY_RESULT" if "outcome" in fields else "BUSY", "fields": fields})
+        out.append({"name": name, "rule": "§5.2, §5.11", "description": desc,
+                     "prompt_timeout": timeout, "keys_at_ms": keys, "pad_sends": events})
+    return out
+
+
+def exchanges_document() -> dict:
+    return {"revision": "1.1", "exchanges": make_exchange_vectors(), "timers": make_timer_vectors()}
+
+
+def check_exchange_vector(v: dict) -> list[str]:
+    problems = []
+    hs = v["host_sends"]
+    payload = bytes.fromhex(hs["payload"])
+    if hs["line"] != _line_of(hs["type_code"], hs["seq"], payload):
+        problems.append("host_sends.line does not encode type_code/seq/payload")
+    open_prompt = v.get("open_prompt") or {}
+    answers = pad_answers(hs["type_code"], hs["seq"], payload, open_prompt.get("token", 0))
+    expected = [(0x01, hs["seq"], {})] + [
+        (t, i, dict(f, prompt=open_prompt["prompt"]) if t == 0x41 and f["prompt"] == 0 and open_prompt else f)
+        for i, (t, f) in enumerate(answers, start=1)]
+    got = [(f["type_code"], f["seq"], f["fields"]) for f in v["pad_sends"]]
+    if got != expected:
+        problems.append(f"pad_sends {got} but the rules give {expected}")
+    for f in v["pad_sends"]:
+        if f["line"] != _line_of(f["type_code"], f["seq"], encode_payload(f["type_code"], f["fields"]) if f["type_code"] in MESSAGES and f["type_code"] != 0x01 else b""):
+            problems.append(f"pad_sends line of {f['type_code']:#x} seq {f['seq']} does not encode its fields")
+    return problems
+
+
+def check_timer_vector(v: dict) -> list[str]:
+    expect = [(e["at_ms"], e["fields"]) for e in v["pad_sends"]]
+    derived = busy_schedule(v["prompt_timeout"], v["keys_at_ms"])
+    return [] if expect == derived else [f"pad_sends {expect} but the rules give {derived}"]
+
+
+# ---------------------------------------------------------------------------------------------
 # check: re-derive vectors from a (possibly edited) directory
 # ---------------------------------------------------------------------------------------------
 
@@ -1033,7 +1233,9 @@ def cmd_check(directory: str) -> int:
     failures = 0
     checked = 0
     for fname, key, checker in (("frames.json", "frames", check_frame_vector),
-                                ("decoder.json", "cases", check_decoder_case)):
+                                ("decoder.json", "cases", check_decoder_case),
+                                ("exchanges.json", "exchanges", check_exchange_vector),
+                                ("exchanges.json", "timers", check_timer_vector)):
         path = os.path.join(directory, fname)
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -1048,7 +1250,7 @@ def cmd_check(directory: str) -> int:
             for p in checker(item):
                 print(f"{fname}: {item.get('name')}: {p}")
                 failures += 1
-        fresh = render_json(frames_document() if key == "frames" else decoder_document())
+        fresh = render_json({"frames": frames_document, "cases": decoder_document}.get(key, exchanges_document)())
         note = "identical to" if raw == fresh else "differs from"
         print(f"{fname}: {len(items)} vectors checked; file {note} what `vectors` generates")
     print(f"{checked} vectors, {failures} mismatches")
@@ -1059,7 +1261,7 @@ def cmd_vectors(directory: str) -> int:
     os.makedirs(directory, exist_ok=True)
     frames = frames_document()
     decoder = decoder_document()
-    for fname, doc in (("frames.json", frames), ("decoder.json", decoder)):
+    for fname, doc in (("frames.json", frames), ("decoder.json", decoder), ("exchanges.json", exchanges_document())):
         with open(os.path.join(directory, fname), "wb") as fh:
             fh.write(render_json(doc))
     types = {v["type"] for v in frames["frames"]}
@@ -1251,6 +1453,21 @@ def cmd_selftest() -> int:
         ok(False, str(e))
     ok(render_json(frames_document()) == render_json(frames_document()), "deterministic output")
 
+    # Revision 1.1 rules, stated by hand (the exchange vectors are derived by the same model).
+    ok(error_code_for(0x26, b"") == 1 and error_code_for(0x44, b"") == 1 and error_code_for(0x7F, b"") == 1,
+       "§4: undefined types and 0x70–0xFF are code 1")
+    ok(error_code_for(0x40, bytes(4)) == 3 and error_code_for(0x43, bytes(4)) == 3, "§4: pad → host types at a pad are code 3")
+    ok(error_code_for(0x23, b"\x09\x00") == 2 and error_code_for(0x23, b"\x01\x01") is None, "§4: malformed INDICATE is code 2")
+    ok(pad_answers(0x21, 6, b"\x34\x12\x02") == [
+        (0x61, {"code": 2, "ref_type": 0x21, "ref_seq": 6, "text": ""}),
+        (0x41, {"token": 0x1234, "prompt": 2, "outcome": 4, "digits": ""})], "§5.4: malformed PROMPT: error, then refused")
+    ok(pad_answers(0x21, 6, b"\x00\x00\x02") == [(0x61, {"code": 2, "ref_type": 0x21, "ref_seq": 6, "text": ""})],
+       "§5.4: malformed PROMPT with token 0: the error only")
+    ok(busy_schedule(12) == [(5000, {"seconds_remaining": 7}), (10000, {"seconds_remaining": 2}), (12000, {"outcome": 2})],
+       "§5.11: BUSY at 5 s and 10 s, rounded up")
+    ok(busy_schedule(5) == [(5000, {"outcome": 2})], "§5.11: the timeout wins over a BUSY due at the same moment")
+    ok(busy_schedule(9, [4500]) == [(9500, {"seconds_remaining": 4}), (13500, {"outcome": 2})], "§5.11: a key restarts both")
+
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
@@ -1262,7 +1479,11 @@ USAGE = """usage:
   ngpp.py vectors DIR        write DIR/frames.json and DIR/decoder.json
   ngpp.py check DIR          re-derive every vector in DIR and report mismatches
   ngpp.py decode HEX...      decode line bytes (each argument one read, with 00 delimiters)
-  ngpp.py decode --body HEX  decode one unstuffed frame body"""
+  ngpp.py decode --body HEX  decode one unstuffed frame body
+  ngpp.py conform-pad [--ngbridge PATH] [--qemu IMAGE] [--only NAME,...]
+                             a strict host against `ngbridge sim pinpad` (or the firmware in QEMU)
+  ngpp.py conform-host [--ngbridge PATH] [--only NAME,...]
+                             a strict pad against `ngbridge run` (see conform.py)"""
 
 
 def main(argv: list[str]) -> int:
@@ -1274,6 +1495,10 @@ def main(argv: list[str]) -> int:
         return cmd_check(argv[1])
     if len(argv) >= 1 and argv[0] == "decode":
         return cmd_decode(argv[1:])
+    if len(argv) >= 1 and argv[0] in ("conform-pad", "conform-host"):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import conform
+        return conform.cmd_conform_pad(argv[1:]) if argv[0] == "conform-pad" else conform.cmd_conform_host(argv[1:])
     print(USAGE, file=sys.stderr)
     return 2
 
