@@ -14,6 +14,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
 
 printf '%s' 'YCFd6hiA8lUjZejVcIf/LhRXO4wTDxY0JhOXvQZwnMSiNynSxmNIMjMf1HHwdV6cMN48NX3ZipA9q9hLPb9C1ZIzMH5dvELPAHceiu7LbZzmIAGeOf/OUaDrk2Zq2dbGacIAzU6yyk4KmOXRaSLi8KW8t3krdQSX7Ecm8Qunc/A=' >"$dir/secret"
+chmod 600 "$dir/secret"
 # Every call is carried out, then its connection dropped: InsertCart's outcome is unknown.
 "$ng" sim netgiro --port 0 --fault-drop 1 >"$dir/netgiro.log" 2>&1 &
 pids+=($!)

@@ -28,7 +28,9 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail -20 "$f" >&2; done; exit 1; }
 
 printf '%s' 'YCFd6hiA8lUjZejVcIf/LhRXO4wTDxY0JhOXvQZwnMSiNynSxmNIMjMf1HHwdV6cMN48NX3ZipA9q9hLPb9C1ZIzMH5dvELPAHceiu7LbZzmIAGeOf/OUaDrk2Zq2dbGacIAzU6yyk4KmOXRaSLi8KW8t3krdQSX7Ecm8Qunc/A=' >"$dir/secret"
+chmod 600 "$dir/secret"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/token"
+chmod 600 "$dir/token"
 "$ng" sim netgiro --port 0 >"$dir/netgiro.log" 2>&1 &
 pids+=($!)
 # The customer cancels every payment on the pad, so the pad is soon free for the next one.
