@@ -20,6 +20,7 @@ fail() { echo "FAIL: $*" >&2; for f in "$dir"/*.log; do echo "--- $f" >&2; tail 
 
 # The public sandbox secret of Netgíró's test account (published by Netgíró; not a secret).
 printf '%s' 'YCFd6hiA8lUjZejVcIf/LhRXO4wTDxY0JhOXvQZwnMSiNynSxmNIMjMf1HHwdV6cMN48NX3ZipA9q9hLPb9C1ZIzMH5dvELPAHceiu7LbZzmIAGeOf/OUaDrk2Zq2dbGacIAzU6yyk4KmOXRaSLi8KW8t3krdQSX7Ecm8Qunc/A=' >"$dir/secret"
+chmod 600 "$dir/secret"  # a secret others may read is refused
 "$ng" sim netgiro --port 0 --accept-delay-ms 1000 >"$dir/netgiro.log" 2>&1 &
 pids+=($!)
 printf '%s\n' "timeout 60s" "on prompt customer-id type 8223281 ok after 200ms" "wait link down" >"$dir/customer.pad"
