@@ -287,7 +287,10 @@ public struct Admission: Sendable {
             terminal: record.request.terminalID, createdAt: record.createdAt, updatedAt: record.updatedAt,
             transactionId: record.transactionId, invoiceNumber: record.invoiceNumber.map(String.init),
             message: record.isFinished ? record.lastMessage : nil, reason: record.failureReason?.rawValue,
-            retryable: record.retryable)
+            retryable: record.retryable,
+            resolution: record.resolution.map {
+                TillResolution(outcome: $0.outcome == .paid ? .paid : .notPaid, transactionId: $0.transactionId, note: $0.note, resolvedAt: $0.at)
+            })
     }
 
     /// The state the till sees: the checkout's phase, and `cancel-requested` from the moment the

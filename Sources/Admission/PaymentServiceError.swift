@@ -19,6 +19,8 @@ public enum PaymentServiceError: Error, Sendable, Hashable {
     case idempotencyKeyReused
     /// The request breaks a rule only the payments side knows (e.g. items that do not add up).
     case invalidRequest(field: String, rule: String, detail: String)
+    /// A resolution that may not be recorded (the payment is not `unknown`, or was resolved otherwise).
+    case resolutionRefused(reason: String, payment: TillPayment?)
     case shuttingDown
     case internalError(String)
 }

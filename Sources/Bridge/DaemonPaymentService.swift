@@ -227,6 +227,43 @@ public actor DaemonPaymentService: PaymentService {
         }
     }
 
+    public func payments(_ query: TillPaymentQuery) async throws(PaymentServiceError) -> TillPaymentPage {
+        let journalQuery = PaymentJournal.Query(
+            reference: query.reference, phases: query.state.map { state in PaymentPhase.allCases.filter { Admission.state($0) == state } },
+            terminalID: query.terminal, from: query.from, to: query.to, limit: query.limit,
+            after: query.cursor.map { PaymentJournal.Position(createdAt: $0.createdAt, id: $0.id) })
+        do {
+            let (records, next) = try runner.journal.payments(journalQuery)
+            return TillPaymentPage(
+                payments: records.map(Admission.view), nextCursor: next.map { TillPaymentCursor(createdAt: $0.createdAt, id: $0.id).token })
+        } catch {
+            throw .internalError("the journal could not be read: \(error)")
+        }
+    }
+
+    public func resolve(id: String, _ resolution: TillResolutionRequest) async throws(PaymentServiceError) -> TillPayment {
+        let finding = StaffResolution(
+            outcome: resolution.outcome == .paid ? .paid : .notPaid, transactionId: resolution.transactionId, note: resolution.note,
+            at: Date())
+        do {
+            let record = try runner.journal.resolve(id: id, finding)
+            logger.notice(
+                "payment resolved by staff",
+                metadata: [
+                    "payment": "\(id)", "terminal": "\(record.request.terminalID)", "reference": "\(record.reference)",
+                    "outcome": "\(record.resolution?.outcome.rawValue ?? "-")", "transaction": "\(record.resolution?.transactionId ?? "-")",
+                ])
+            return Admission.view(record)
+        } catch {
+            switch error {
+            case .noSuchPayment: throw .noSuchPayment(id)
+            case .resolutionRefused(_, let refusal):
+                throw .resolutionRefused(reason: refusal.description, payment: (try? runner.journal.payment(id: id)).map(Admission.view))
+            default: throw .internalError("the journal could not record the resolution: \(error)")
+            }
+        }
+    }
+
     public func readiness() async -> String? {
         admission.readiness(online: await terminals.onlineIDs().count)
     }

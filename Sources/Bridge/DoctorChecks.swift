@@ -149,7 +149,8 @@ public enum DoctorChecks {
             switch error {
             case .responseSignatureInvalid:
                 return Finding(check: "Netgíró", verdict: .problem, detail: "the answer's signature does not match: \(error)", fix: "check the secret (netgiro.secret-file) belongs to netgiro.app-key")
-            case .serverError(_, let status, _) where status == 401 || status == 403:
+            case .serverError(_, let status, _) where status == 401 || status == 403,
+                .notNetgiroAnswer(_, let status, _) where status == 403:
                 return Finding(check: "Netgíró", verdict: .problem, detail: "Netgíró refused the credentials (HTTP \(status))", fix: "check netgiro.app-key and the secret")
             default:
                 return Finding(check: "Netgíró", verdict: .problem, detail: "\(configuration.netgiro.baseURL): \(error)", fix: "check the network, a proxy or firewall, and netgiro.base-url")

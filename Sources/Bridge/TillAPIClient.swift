@@ -46,13 +46,14 @@ public final class TillAPIClient: Sendable {
     }
 
     public func request(
-        _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [], authorize: Bool = true
+        _ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = [], authorize: Bool = true,
+        contentType: String? = "application/json"
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: url(path))
         request.method = method
         if let body {
             request.body = .bytes(ByteBuffer(bytes: body))
-            request.headers.add(name: "Content-Type", value: "application/json")
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         }
         if authorize, let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -133,7 +134,7 @@ public final class TillAPIClient: Sendable {
         return last
     }
 
-    static func escape(_ id: String) -> String {
+    public static func escape(_ id: String) -> String {
         id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
     }
 }

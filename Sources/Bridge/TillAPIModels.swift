@@ -18,6 +18,10 @@ public protocol PaymentService: Sendable {
     /// Asks to cancel. Returns the payment as it is then (`cancel-requested`, or already final).
     func cancel(id: String) async throws(PaymentServiceError) -> TillPayment
     func terminals() async -> [TillTerminal]
+    /// Payments matching the query, newest first, one page at a time.
+    func payments(_ query: TillPaymentQuery) async throws(PaymentServiceError) -> TillPaymentPage
+    /// Records what staff found in Netgíró's portal for an `unknown` payment.
+    func resolve(id: String, _ resolution: TillResolutionRequest) async throws(PaymentServiceError) -> TillPayment
     /// Whether payments can be taken now (for `/healthz`): a reason if not.
     func readiness() async -> String?
 }

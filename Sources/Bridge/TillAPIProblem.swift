@@ -81,6 +81,10 @@ extension TillAPIProblem: HTTPResponseError {
                 field: "Idempotency-Key", rule: "same-body-per-key")
         case .invalidRequest(let field, let rule, let detail):
             return .invalidField(field, rule: rule, detail)
+        case .resolutionRefused(let reason, let payment):
+            return TillAPIProblem(
+                .conflict, type: "resolution-refused", title: "The finding cannot be recorded for this payment",
+                detail: reason, field: "outcome", rule: "unknown-payments-only", payment: payment)
         case .shuttingDown:
             return TillAPIProblem(
                 .serviceUnavailable, type: "shutting-down", title: "The bridge is shutting down",

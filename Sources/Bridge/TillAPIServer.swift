@@ -17,7 +17,9 @@ import ServiceLifecycle
 /// | method and path | what |
 /// |---|---|
 /// | `POST /v1/payments` | start a payment (`Idempotency-Key` header: the same payment on retry) → 201 |
+/// | `GET /v1/payments` | find payments: filters, newest first, cursor pages |
 /// | `GET /v1/payments/{id}` | the payment now |
+/// | `POST /v1/payments/{id}/resolution` | staff record what Netgíró's portal shows for an `unknown` payment |
 /// | `GET /v1/payments/{id}/events` | server-sent events: state changes, prompts, screens, the outcome |
 /// | `POST /v1/payments/{id}/cancel` | ask to cancel → 202 (`cancel-requested`) or 200 (already cancelled) |
 /// | `POST`/`GET /v1/payments/{id}/refunds` | refund a paid payment (full or partial) / its refunds (TillAPIRefunds.swift) |
@@ -26,7 +28,7 @@ import ServiceLifecycle
 /// | `GET /metrics` | Prometheus text format |
 ///
 /// On TCP every route but `/healthz` needs `Authorization: Bearer TOKEN`. Every refusal is a
-/// problem document (``TillAPIProblem``).
+/// problem document (``TillAPIProblem``); a method a route does not take gets 405 with `Allow`.
 public struct TillAPIServer: Sendable {
     public struct Options: Sendable {
         public var listen: DaemonConfiguration.ListenAddress
@@ -48,7 +50,9 @@ public struct TillAPIServer: Sendable {
     /// Every route of the API, as (method, path template). The OpenAPI test compares against it.
     public static let routes: [(method: String, path: String)] = [
         ("POST", "/v1/payments"),
+        ("GET", "/v1/payments"),
         ("GET", "/v1/payments/{id}"),
+        ("POST", "/v1/payments/{id}/resolution"),
         ("GET", "/v1/payments/{id}/events"),
         ("POST", "/v1/payments/{id}/cancel"),
         ("POST", "/v1/payments/{id}/refunds"),
@@ -120,6 +124,30 @@ public struct TillAPIServer: Sendable {
 
     func addRoutes(to router: Router<BasicRequestContext>) {
         router.post("/v1/payments") { request, context in try await self.createPayment(request, context: context) }
+        router.get("/v1/payments") { request, _ in
+            let parameters = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
+            let query = try TillAPIValidation.paymentQuery(parameters)
+            let page: TillPaymentPage
+            do {
+                page = try await self.service.payments(query)
+            } catch let error as PaymentServiceError {
+                throw TillAPIProblem.from(error)
+            }
+            return try Self.json(page)
+        }
+        router.post("/v1/payments/{id}/resolution") { request, context in
+            let id = try context.parameters.require("id")
+            try TillAPIValidation.jsonContentType(request.headers[.contentType])
+            var request = request
+            let resolution = try TillAPIValidation.resolutionRequest(from: try await self.body(of: &request))
+            let payment: TillPayment
+            do {
+                payment = try await self.service.resolve(id: id, resolution)
+            } catch let error as PaymentServiceError {
+                throw TillAPIProblem.from(error)
+            }
+            return try Self.json(payment)
+        }
         router.get("/v1/payments/{id}") { _, context in
             let id = try context.parameters.require("id")
             guard let payment = await self.service.payment(id: id) else { throw TillAPIProblem.notFound("no payment \(id)") }
@@ -156,16 +184,19 @@ public struct TillAPIServer: Sendable {
     struct TerminalList: Codable { var terminals: [TillTerminal] }
     struct Health: Codable { var status: String; var reason: String? }
 
-    func createPayment(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let key = try TillAPIValidation.idempotencyKey(request.headers[.init("Idempotency-Key")!])
-        var request = request
-        let body: ByteBuffer
+    func body(of request: inout Request) async throws(TillAPIProblem) -> Data {
         do {
-            body = try await request.collectBody(upTo: options.maxBodyBytes)
+            return Data(buffer: try await request.collectBody(upTo: options.maxBodyBytes))
         } catch {
             throw TillAPIProblem.tooLarge(limit: options.maxBodyBytes)
         }
-        let paymentRequest = try TillAPIValidation.paymentRequest(from: Data(buffer: body))
+    }
+
+    func createPayment(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let key = try TillAPIValidation.idempotencyKey(request.headers[.init("Idempotency-Key")!])
+        try TillAPIValidation.jsonContentType(request.headers[.contentType])
+        var request = request
+        let paymentRequest = try TillAPIValidation.paymentRequest(from: try await body(of: &request))
 
         let started: PaymentStart
         do {
@@ -191,7 +222,7 @@ public struct TillAPIServer: Sendable {
     func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         guard let stream = await service.events(id: id) else { throw TillAPIProblem.notFound("no payment \(id)") }
-        let after = request.headers[.init("Last-Event-ID")!].flatMap { Int($0) } ?? 0
+        let after = try TillAPIValidation.lastEventID(request.headers[.init("Last-Event-ID")!])
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-store"
@@ -261,7 +292,17 @@ struct TillAPIGuard: RouterMiddleware {
             }
             response = try await next(request, context)
         } catch {
-            let problem = Self.problem(for: error)
+            var problem = Self.problem(for: error)
+            // A path the API has, with a method it does not take: 405 and the methods it takes.
+            let allowed = error is HTTPError && (problem.statusCode == 404 || problem.statusCode == 405)
+                ? Self.allowedMethods(path: request.uri.path) : []
+            let allow = allowed.isEmpty ? nil : allowed.joined(separator: ", ")
+            if let allow {
+                problem = TillAPIProblem(
+                    .methodNotAllowed, type: "method-not-allowed", title: "Method not allowed",
+                    detail: "\(TillAPIValidation.printable(request.uri.path, limit: 200)) takes \(allow), not \(TillAPIValidation.printable(request.method.rawValue, limit: 16))",
+                    field: "method", rule: "one-of \(allow)")
+            }
             if problem.statusCode >= 500 {
                 logger.error("request failed", metadata: ["method": "\(request.method)", "path": "\(request.uri.path)", "error": "\(error)"])
             } else {
@@ -272,7 +313,9 @@ struct TillAPIGuard: RouterMiddleware {
             metrics.countRequest(
                 method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: problem.statusCode,
                 duration: ContinuousClock.now - started)
-            return try problem.response(from: request, context: context)
+            var response = try problem.response(from: request, context: context)
+            if let allow { response.headers[.allow] = allow }
+            return response
         }
         metrics.countRequest(
             method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: response.status.code,
@@ -293,6 +336,19 @@ struct TillAPIGuard: RouterMiddleware {
             }
         }
         return TillAPIProblem(.internalServerError, type: "internal", title: "Internal error", detail: "the bridge failed to answer; its log has the details")
+    }
+
+    /// The methods the API takes on `path` (empty when no route has that path).
+    static func allowedMethods(path: String) -> [String] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        var methods: [String] = []
+        for route in TillAPIServer.routes {
+            let template = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard template.count == parts.count else { continue }
+            let matches = zip(template, parts).allSatisfy { t, p in (t.hasPrefix("{") && !p.isEmpty) || t == p }
+            if matches, !methods.contains(route.method) { methods.append(route.method) }
+        }
+        return methods
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -212,6 +212,8 @@ public struct PaymentRecord: Sendable, Hashable, Codable {
     public var deadline: Date
     public var updatedAt: Date
     public var finishedAt: Date?
+    /// What staff found at Netgíró for an `unknown` payment; the phase stays `unknown`.
+    public var resolution: StaffResolution?
 
     public init(id: String, request: PaymentRequest, createdAt: Date, deadline: Date) {
         self.id = id
@@ -244,6 +246,93 @@ public struct PaymentRecord: Sendable, Hashable, Codable {
     public var outcome: PaymentOutcome? {
         guard phase.isFinal else { return nil }
         return PaymentOutcome(record: self)
+    }
+}
+
+/// What staff found in Netgíró's partner portal for a payment the bridge left `unknown`.
+public struct StaffResolution: Sendable, Hashable, Codable {
+    public enum Outcome: String, Sendable, Hashable, Codable {
+        /// Netgíró has the payment (its TransactionId in `transactionId`).
+        case paid
+        /// Netgíró has no payment for it.
+        case notPaid = "not-paid"
+    }
+
+    public var outcome: Outcome
+    public var transactionId: String?
+    /// For the books (no personal data).
+    public var note: String?
+    public var at: Date
+
+    public init(outcome: Outcome, transactionId: String? = nil, note: String? = nil, at: Date) {
+        self.outcome = outcome
+        self.transactionId = transactionId
+        self.note = note
+        self.at = at
+    }
+
+    /// The same finding (time aside).
+    func sameFinding(as other: StaffResolution) -> Bool {
+        outcome == other.outcome && transactionId?.lowercased() == other.transactionId?.lowercased()
+    }
+}
+
+/// Why a resolution is refused.
+public enum ResolutionRefusal: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Only an `unknown` payment is resolved by staff: any other final state is what the bridge
+    /// saw Netgíró say, and stands; a payment not yet final is still being decided.
+    case notUnknown(PaymentPhase)
+    /// Staff recorded a different finding before.
+    case alreadyResolved(StaffResolution)
+    case transactionIdRequired
+    case transactionIdNotAllowed
+    /// The bridge knows the payment's cart, and staff named another.
+    case transactionIdMismatch(known: String)
+
+    public var description: String {
+        switch self {
+        case .notUnknown(let phase) where phase.isFinal:
+            return "the payment ended \(phase.rawValue) by Netgíró's own answer; only an unknown payment is resolved by hand"
+        case .notUnknown(let phase):
+            return "the payment is still running (\(phase.rawValue)); wait for its outcome"
+        case .alreadyResolved(let earlier):
+            return "staff already recorded it as \(earlier.outcome.rawValue)"
+                + (earlier.transactionId.map { " (TransactionId \($0))" } ?? "") + "; a recorded finding is not changed"
+        case .transactionIdRequired:
+            return "a paid finding needs the TransactionId from Netgíró's partner portal"
+        case .transactionIdNotAllowed:
+            return "a not-paid finding has no TransactionId"
+        case .transactionIdMismatch(let known):
+            return "the bridge knows this payment's cart as TransactionId \(known); check that you found the right payment"
+        }
+    }
+}
+
+extension PaymentRecord {
+    /// Records what staff found for this `unknown` payment: the transition to journal, or nil when
+    /// the same finding is recorded already (a repeated command changes nothing). Refused for any
+    /// payment that is not `unknown`: a final state the bridge reached itself is never overwritten,
+    /// and a finding once recorded is not changed.
+    public func resolved(by finding: StaffResolution) throws(ResolutionRefusal) -> PaymentTransition? {
+        guard phase == .unknown else { throw .notUnknown(phase) }
+        switch finding.outcome {
+        case .paid:
+            guard let id = finding.transactionId, !id.isEmpty else { throw .transactionIdRequired }
+            if let known = transactionId, known.lowercased() != id.lowercased() { throw .transactionIdMismatch(known: known) }
+        case .notPaid:
+            guard finding.transactionId == nil else { throw .transactionIdNotAllowed }
+        }
+        if let earlier = resolution {
+            if earlier.sameFinding(as: finding) { return nil }
+            throw .alreadyResolved(earlier)
+        }
+        var next = self
+        next.resolution = finding
+        next.updatedAt = finding.at
+        let cause = finding.outcome == .paid
+            ? "resolved by staff: paid at Netgíró (TransactionId \(finding.transactionId ?? "-"))"
+            : "resolved by staff: not paid at Netgíró"
+        return PaymentTransition(from: phase, record: next, cause: cause, at: finding.at)
     }
 }
 

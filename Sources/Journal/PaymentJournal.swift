@@ -84,6 +84,12 @@ public final class PaymentJournal: Sendable {
             try db.create(index: "payment_reference", on: "payment", columns: ["reference"])
         }
         m.registerMigration("v2-refunds") { db in try Self.createRefundTable(db) }
+        // Finding payments: by time (newest first), by reference, by terminal.
+        m.registerMigration("v3-payment-queries") { db in
+            try db.create(index: "payment_created", on: "payment", columns: ["createdAt", "id"])
+            try db.create(index: "payment_reference_created", on: "payment", columns: ["reference", "createdAt"])
+            try db.create(index: "payment_terminal", on: "payment", columns: ["terminalID", "createdAt"])
+        }
         return m
     }
 
@@ -160,7 +166,130 @@ public final class PaymentJournal: Sendable {
         }
     }
 
+    /// Records what staff found for an `unknown` payment, by the rule of
+    /// ``PaymentRecord/resolved(by:)`` (read, checked and written in one transaction). Returns the
+    /// record as it is then.
+    public func resolve(id: String, _ finding: StaffResolution) throws(JournalError) -> PaymentRecord {
+        do {
+            return try db.write { db -> PaymentRecord in
+                guard let data = try Data.fetchOne(db, sql: "SELECT record FROM payment WHERE id = ?", arguments: [id]) else {
+                    throw JournalError.noSuchPayment(id)
+                }
+                let record = try Self.decode(data)
+                let transition: PaymentTransition?
+                do {
+                    transition = try record.resolved(by: finding)
+                } catch let refusal as ResolutionRefusal {
+                    throw JournalError.resolutionRefused(paymentID: id, refusal)
+                }
+                guard let transition else { return record }
+                let next = transition.record
+                try db.execute(
+                    sql: "UPDATE payment SET updatedAt = ?, record = ? WHERE id = ?",
+                    arguments: [next.updatedAt, try Self.encode(next), id])
+                try db.execute(
+                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [id, transition.at, transition.from.rawValue, next.phase.rawValue, transition.cause, try Self.encode(next)])
+                return next
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .writeFailed(paymentID: id, reason: "\(error)")
+        }
+    }
+
     // MARK: Reading
+
+    /// Which payments ``payments(_:)`` returns.
+    public struct Query: Sendable, Hashable {
+        public var reference: String?
+        /// Any of these phases (nil: all).
+        public var phases: [PaymentPhase]?
+        public var terminalID: String?
+        /// Created at or after.
+        public var from: Date?
+        /// Created before.
+        public var to: Date?
+        public var limit: Int
+        /// Start after this payment in the order (a previous page's `next`).
+        public var after: Position?
+
+        public init(
+            reference: String? = nil, phases: [PaymentPhase]? = nil, terminalID: String? = nil, from: Date? = nil, to: Date? = nil,
+            limit: Int = 50, after: Position? = nil
+        ) {
+            self.reference = reference
+            self.phases = phases
+            self.terminalID = terminalID
+            self.from = from
+            self.to = to
+            self.limit = limit
+            self.after = after
+        }
+    }
+
+    /// A place in the newest-first order: the creation time as stored, and the id.
+    public struct Position: Sendable, Hashable {
+        public var createdAt: String
+        public var id: String
+
+        public init(createdAt: String, id: String) {
+            self.createdAt = createdAt
+            self.id = id
+        }
+    }
+
+    /// Payments matching `query`, newest first (creation time, then id), at most `limit`, and
+    /// where the next page starts when there are more.
+    public func payments(_ query: Query) throws(JournalError) -> (records: [PaymentRecord], next: Position?) {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let reference = query.reference {
+            conditions.append("reference = ?")
+            arguments += [reference]
+        }
+        if let terminal = query.terminalID {
+            conditions.append("terminalID = ?")
+            arguments += [terminal]
+        }
+        if let phases = query.phases {
+            if phases.isEmpty { return ([], nil) }
+            conditions.append("phase IN (" + phases.map { _ in "?" }.joined(separator: ", ") + ")")
+            for phase in phases { arguments += [phase.rawValue] }
+        }
+        if let from = query.from {
+            conditions.append("createdAt >= ?")
+            arguments += [from]
+        }
+        if let to = query.to {
+            conditions.append("createdAt < ?")
+            arguments += [to]
+        }
+        if let after = query.after {
+            conditions.append("(createdAt < ? OR (createdAt = ? AND id < ?))")
+            arguments += [after.createdAt, after.createdAt, after.id]
+        }
+        let limit = max(1, query.limit)
+        arguments += [limit + 1]
+        let sql = "SELECT createdAt, id, record FROM payment"
+            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+            + " ORDER BY createdAt DESC, id DESC LIMIT ?"
+        do {
+            return try db.read { db in
+                let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+                let page = rows.prefix(limit)
+                let records = try page.map { row in try Self.decode(row["record"]) }
+                var next: Position?
+                if rows.count > limit, let last = page.last {
+                    next = Position(createdAt: last["createdAt"], id: last["id"])
+                }
+                return (records, next)
+            }
+        } catch {
+            throw .readFailed(reason: "\(error)")
+        }
+    }
 
     public func payment(id: String) throws(JournalError) -> PaymentRecord? {
         try readRecords(sql: "SELECT record FROM payment WHERE id = ?", [id]).first
@@ -283,6 +412,8 @@ public enum JournalError: Error, Sendable, Hashable, CustomStringConvertible {
     case noSuchPayment(String)
     case writeFailed(paymentID: String, reason: String)
     case readFailed(reason: String)
+    /// Staff's finding was not recorded (``PaymentRecord/resolved(by:)`` says why).
+    case resolutionRefused(paymentID: String, ResolutionRefusal)
 
     public var description: String {
         switch self {
@@ -296,6 +427,8 @@ public enum JournalError: Error, Sendable, Hashable, CustomStringConvertible {
             return "could not write payment \(id) to the journal: \(reason) — check free disk space; the payment was stopped"
         case .readFailed(let reason):
             return "could not read the payment journal: \(reason)"
+        case .resolutionRefused(let id, let refusal):
+            return "payment \(id) was not resolved: \(refusal)"
         }
     }
 }

@@ -38,6 +38,9 @@ public enum NetgiroClientError: Error, Sendable, Hashable, CustomStringConvertib
     case decoding(call: NetgiroCall, httpStatus: Int, NetgiroDecodingError)
     /// ``ResponseSignatureMode/verify`` is on and the response's signature is missing or wrong.
     case responseSignatureInvalid(call: NetgiroCall, reason: String)
+    /// An HTTP error status whose body is not a Netgíró answer at all (an HTML error page from a
+    /// proxy, a firewall or Netgíró's front end, an empty body …). `answer` says what came back.
+    case notNetgiroAnswer(call: NetgiroCall, httpStatus: Int, answer: String)
     /// The request could not be built (e.g. a value JSON cannot carry).
     case invalidRequest(call: NetgiroCall, reason: String)
 
@@ -45,7 +48,7 @@ public enum NetgiroClientError: Error, Sendable, Hashable, CustomStringConvertib
         switch self {
         case .notSent(let c, _), .outcomeUnknown(let c, _), .timeout(let c), .connectionLost(let c, _),
             .serverError(let c, _, _), .decoding(let c, _, _), .responseSignatureInvalid(let c, _),
-            .invalidRequest(let c, _):
+            .invalidRequest(let c, _), .notNetgiroAnswer(let c, _, _):
             return c
         }
     }
@@ -57,7 +60,7 @@ public enum NetgiroClientError: Error, Sendable, Hashable, CustomStringConvertib
         switch self {
         case .notSent, .invalidRequest: return false
         case .serverError(_, _, let envelope): return envelope == nil
-        case .outcomeUnknown, .timeout, .connectionLost, .decoding, .responseSignatureInvalid: return true
+        case .outcomeUnknown, .timeout, .connectionLost, .decoding, .responseSignatureInvalid, .notNetgiroAnswer: return true
         }
     }
 
@@ -85,6 +88,9 @@ public enum NetgiroClientError: Error, Sendable, Hashable, CustomStringConvertib
                 + "signature checking to warn"
         case .invalidRequest(let call, let reason):
             return "\(call) could not be built: \(reason)"
+        case .notNetgiroAnswer(let call, let status, let answer):
+            return "\(call): the Netgíró address answered HTTP \(status) with \(answer), not a Netgíró answer — "
+                + "a proxy, firewall or Netgíró's own front end is failing; check netgiro.base-url and try again later"
         }
     }
 }

@@ -165,7 +165,7 @@ public final class NetgiroClient: Sendable {
 
     static func isRetryable(_ error: NetgiroClientError) -> Bool {
         switch error {
-        case .notSent, .timeout, .connectionLost, .serverError, .decoding: return true
+        case .notSent, .timeout, .connectionLost, .serverError, .decoding, .notNetgiroAnswer: return true
         case .outcomeUnknown, .responseSignatureInvalid, .invalidRequest: return false
         }
     }
@@ -210,16 +210,19 @@ public final class NetgiroClient: Sendable {
         result = (try? NetgiroResponseDecoder.decodeEnvelope(body)).map { String($0.resultCode.code) } ?? "http_\(status)"
         logger.debug("Netgíró answered", metadata: ["call": "\(call)", "http.status": "\(status)"])
 
+        // An error status whose body is no Netgíró answer (an HTML page from a proxy or Netgíró's
+        // front end) carries no signature to check: say what came back, not "signature missing".
+        let envelope = try? NetgiroResponseDecoder.decodeEnvelope(body)
+        if envelope == nil, let error = Self.foreignAnswer(call: call, status: status, body: body, contentType: headers.first(name: "Content-Type")) {
+            throw error
+        }
+
         try checkSignature(call: call, prepared: prepared, headers: headers, body: body)
 
         if (500...599).contains(status) {
             // A Netgíró business result is used whatever the status; anything else is a server error.
-            let envelope = try? NetgiroResponseDecoder.decodeEnvelope(body)
             if let envelope, envelope.resultCode.code >= 10000 {
                 return RawResponse(status: status, body: body)
-            }
-            if (call == .insertCart || call == .confirmCart), status == 502 || status == 504, envelope == nil {
-                throw .outcomeUnknown(call: call, cause: .gatewayStatus(status))
             }
             throw .serverError(call: call, httpStatus: status, envelope: envelope)
         }
@@ -244,6 +247,39 @@ public final class NetgiroClient: Sendable {
         logger.warning(
             "Netgíró response signature \(reason); accepted because response signature checking is 'warn'",
             metadata: ["call": "\(call)"])
+    }
+
+    /// The error for an HTTP error status whose body is not a Netgíró answer (`nil` for a success
+    /// status, or 401, which the nonce retry handles). A 502/504 to InsertCart or ConfirmCart came
+    /// from a gateway that may have passed the request on: its outcome is unknown.
+    static func foreignAnswer(call: NetgiroCall, status: Int, body: [UInt8], contentType: String?) -> NetgiroClientError? {
+        guard status >= 400, status != 401 else { return nil }
+        if (call == .insertCart || call == .confirmCart), status == 502 || status == 504 {
+            return .outcomeUnknown(call: call, cause: .gatewayStatus(status))
+        }
+        return .notNetgiroAnswer(call: call, httpStatus: status, answer: describeForeignBody(body, contentType: contentType))
+    }
+
+    /// What a body that is not a Netgíró answer is, in a few words for the log: its media type, its
+    /// size and, for an HTML page, its title (printable characters only, at most 80: nothing the
+    /// far side sends can forge a log line, and no body is logged whole).
+    static func describeForeignBody(_ body: [UInt8], contentType: String?) -> String {
+        if body.isEmpty { return "an empty body" }
+        let type = contentType.map { String($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces).lowercased() }
+        let text = String(decoding: body.prefix(64 * 1024), as: UTF8.self)
+        var what = "a \(type.flatMap { $0.isEmpty ? nil : $0 } ?? "untyped") body of \(body.count) bytes"
+        if type == "text/html" || text.range(of: "<html", options: .caseInsensitive) != nil {
+            what = "an HTML page of \(body.count) bytes"
+            if let open = text.range(of: "<title>", options: .caseInsensitive),
+                let close = text.range(of: "</title>", options: .caseInsensitive, range: open.upperBound..<text.endIndex)
+            {
+                let title = text[open.upperBound..<close.lowerBound].unicodeScalars
+                    .map { $0.properties.generalCategory == .control ? " " : String($0) }.joined()
+                    .trimmingCharacters(in: .whitespaces)
+                if !title.isEmpty { what += " titled \"\(title.prefix(80))\"" }
+            }
+        }
+        return what
     }
 
     /// Sorts a transport error into "not sent" (nothing reached the server) and "sent, no answer".

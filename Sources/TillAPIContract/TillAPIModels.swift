@@ -105,12 +105,15 @@ public struct TillPayment: Sendable, Hashable, Codable {
     /// Once final: true when the till may simply start the sale again (`failed`: no money moved
     /// and none can); false otherwise (`unknown` needs a person to check Netgíró first).
     public var retryable: Bool?
+    /// What staff found in Netgíró's portal for an `unknown` payment (the state stays `unknown`:
+    /// that is what the bridge itself knew).
+    public var resolution: TillResolution?
 
     public init(
         id: String, state: TillPaymentState, amount: Int, reference: String, description: String? = nil,
         confirmation: TillConfirmation, terminal: String, createdAt: Date, updatedAt: Date,
         transactionId: String? = nil, invoiceNumber: String? = nil, message: String? = nil, reason: String? = nil,
-        retryable: Bool? = nil
+        retryable: Bool? = nil, resolution: TillResolution? = nil
     ) {
         self.id = id
         self.state = state
@@ -127,6 +130,124 @@ public struct TillPayment: Sendable, Hashable, Codable {
         self.message = message
         self.reason = reason
         self.retryable = retryable
+        self.resolution = resolution
+    }
+}
+
+/// What staff found in Netgíró's partner portal for a payment the bridge left `unknown`.
+public enum TillResolutionOutcome: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Netgíró has the payment: money moved (with its TransactionId).
+    case paid
+    /// Netgíró has no payment for it: no money moved.
+    case notPaid = "not-paid"
+}
+
+/// `POST /v1/payments/{id}/resolution`: staff record what they found.
+public struct TillResolutionRequest: Sendable, Hashable, Codable {
+    public var outcome: TillResolutionOutcome
+    /// Netgíró's TransactionId of the payment found (`paid` only).
+    public var transactionId: String?
+    /// Who checked, or anything else for the books (no personal data).
+    public var note: String?
+
+    public init(outcome: TillResolutionOutcome, transactionId: String? = nil, note: String? = nil) {
+        self.outcome = outcome
+        self.transactionId = transactionId
+        self.note = note
+    }
+}
+
+/// A recorded resolution, as the till API shows it.
+public struct TillResolution: Sendable, Hashable, Codable {
+    public var outcome: TillResolutionOutcome
+    public var transactionId: String?
+    public var note: String?
+    public var resolvedAt: Date
+
+    public init(outcome: TillResolutionOutcome, transactionId: String? = nil, note: String? = nil, resolvedAt: Date) {
+        self.outcome = outcome
+        self.transactionId = transactionId
+        self.note = note
+        self.resolvedAt = resolvedAt
+    }
+}
+
+/// `GET /v1/payments`: which payments, newest first.
+public struct TillPaymentQuery: Sendable, Hashable {
+    public static let defaultLimit = 50
+    public static let maxLimit = 200
+
+    public var reference: String?
+    public var state: TillPaymentState?
+    public var terminal: String?
+    /// Created at or after.
+    public var from: Date?
+    /// Created before.
+    public var to: Date?
+    public var limit: Int
+    /// Where the previous page ended (its `nextCursor`).
+    public var cursor: TillPaymentCursor?
+
+    public init(
+        reference: String? = nil, state: TillPaymentState? = nil, terminal: String? = nil, from: Date? = nil, to: Date? = nil,
+        limit: Int = TillPaymentQuery.defaultLimit, cursor: TillPaymentCursor? = nil
+    ) {
+        self.reference = reference
+        self.state = state
+        self.terminal = terminal
+        self.from = from
+        self.to = to
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+/// The place in the newest-first order after which the next page starts: the last payment's
+/// creation time as the journal keeps it (`YYYY-MM-DD HH:MM:SS.SSS`, UTC) and its id (ties are
+/// broken by id). On the wire: `YYYY-MM-DDTHH:MM:SS.SSS~ID`. Any such text is a place in the
+/// order, so a cursor is checked for form only.
+public struct TillPaymentCursor: Sendable, Hashable {
+    public var createdAt: String
+    public var id: String
+
+    public init(createdAt: String, id: String) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+
+    public var token: String { createdAt.replacingOccurrences(of: " ", with: "T") + "~" + id }
+
+    /// The document's pattern for it.
+    public static let pattern = #"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}~[!-~]{1,64}$"#
+
+    public init?(token: String) {
+        let bytes = Array(token.utf8)
+        guard bytes.count >= 25, bytes.count <= 24 + 64, bytes[23] == UInt8(ascii: "~") else { return nil }
+        let shape = Array("0000-00-00T00:00:00.000".utf8)
+        for (i, expected) in shape.enumerated() {
+            let b = bytes[i]
+            if expected == UInt8(ascii: "0") {
+                guard b >= 0x30 && b <= 0x39 else { return nil }
+            } else if b != expected {
+                return nil
+            }
+        }
+        let id = bytes[24...]
+        guard id.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else { return nil }
+        createdAt = String(decoding: bytes[0..<23], as: UTF8.self).replacingOccurrences(of: "T", with: " ")
+        self.id = String(decoding: id, as: UTF8.self)
+    }
+}
+
+/// One page of `GET /v1/payments`.
+public struct TillPaymentPage: Sendable, Hashable, Codable {
+    public var payments: [TillPayment]
+    /// Pass as `cursor` for the next page; absent on the last page.
+    public var nextCursor: String?
+
+    public init(payments: [TillPayment], nextCursor: String? = nil) {
+        self.payments = payments
+        self.nextCursor = nextCursor
     }
 }
 

@@ -49,6 +49,10 @@ public struct TillAPIProblem: Error, Sendable, Hashable, Codable {
         TillAPIProblem(statusCode: 400, type: "invalid-header", title: "A header breaks a rule", detail: detail, field: header, rule: rule)
     }
 
+    public static func invalidParameter(_ name: String, rule: String, _ detail: String) -> TillAPIProblem {
+        TillAPIProblem(statusCode: 400, type: "invalid-parameter", title: "A query parameter breaks a rule", detail: detail, field: name, rule: rule)
+    }
+
     public static func malformedBody(_ detail: String) -> TillAPIProblem {
         TillAPIProblem(statusCode: 400, type: "malformed-body", title: "The body is not a JSON object", detail: detail, field: "body", rule: "json-object")
     }

@@ -3,7 +3,8 @@
 // for every input:
 //   - no trap, and the same input always gives the same answer;
 //   - the answer is either a validated request or a problem (400 or 422) that names the field or
-//     header at fault and the rule it broke, and survives the JSON round trip the till makes;
+//     header at fault and the rule it broke, and survives the JSON round trip the till makes (a
+//     key given twice in one object is always refused: 400 duplicate-key);
 //   - a validated request keeps the published limits (openapi/till-api.json: lengths counted in
 //     Unicode code points, amounts and quantities in range, no control characters), its lines add
 //     up to the amount without overflow, and it re-encodes to a body that validates to the same
@@ -81,11 +82,14 @@ func checkProblem(_ problem: TillAPIProblem) {
     guard let field = problem.field, let rule = problem.rule, !rule.isEmpty else {
         preconditionFailure("a problem that names no field or no rule: \(problem)")
     }
-    // Only an unknown key is named as sent, and that may be "".
-    precondition(!field.isEmpty || rule == "unknown-field", "a problem that names an empty field: \(problem)")
+    // Only a key as sent (unknown, or given twice) is named verbatim, and that may be "".
+    precondition(!field.isEmpty || rule == "unknown-field" || rule == "no-duplicate-keys", "a problem that names an empty field: \(problem)")
     switch problem.kind {
     case "malformed-body":
         precondition(problem.statusCode == 400 && field == "body")
+    case "duplicate-key":
+        // A key given twice in one object, named by its path (`amount`, `items[].name`).
+        precondition(problem.statusCode == 400 && rule == "no-duplicate-keys")
     case "invalid-header":
         precondition(problem.statusCode == 400 && field == "Idempotency-Key")
     case "invalid-field":
@@ -115,7 +119,7 @@ func checkText(_ text: String?, max: Int, required: Bool, _ what: String) {
     }
     precondition(text.unicodeScalars.count <= max, "\(what) is \(text.unicodeScalars.count) code points, over \(max)")
     precondition(!text.unicodeScalars.contains { $0.properties.generalCategory == .control }, "\(what) holds a control character")
-    if required { precondition(!text.trimmingCharacters(in: .whitespaces).isEmpty, "\(what) is blank") }
+    if required { precondition(!text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(what) is blank") }
 }
 
 func checkRequest(_ request: TillPaymentRequest, idempotencyKey: String?) {
@@ -123,6 +127,7 @@ func checkRequest(_ request: TillPaymentRequest, idempotencyKey: String?) {
     checkText(request.reference, max: TillAPIValidation.maxReference, required: true, "reference")
     checkText(request.description, max: TillAPIValidation.maxDescription, required: false, "description")
     checkText(request.terminal, max: 64, required: false, "terminal")
+    precondition(request.terminal.map { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty } ?? true, "terminal is blank")
     if let items = request.items {
         precondition(items.count <= TillAPIValidation.maxItems)
         var total = 0

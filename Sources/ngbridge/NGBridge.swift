@@ -17,7 +17,7 @@ struct NGBridge: AsyncParsableCommand {
             ProtocolCommand.self,
             DevicesCommand.self,
             SimCommand.self, NetgiroCommand.self,
-            RunCommand.self, PayCommand.self, PaymentCommand.self, CancelCommand.self, RefundCommand.self, TerminalsCommand.self, DoctorCommand.self,
+            RunCommand.self, PayCommand.self, PaymentCommand.self, PaymentsCommand.self, CancelCommand.self, RefundCommand.self, TerminalsCommand.self, DoctorCommand.self,
             CertsCommand.self,
         ]
     )

@@ -75,20 +75,51 @@ func describe(_ p: TillPayment) -> String {
     if let t = p.transactionId { lines.append("transaction \(t)") }
     if let i = p.invoiceNumber { lines.append("invoice    \(i)") }
     if let m = p.message { lines.append("note       \(m)") }
+    if let r = p.resolution {
+        lines.append("resolved   \(r.outcome.rawValue) by staff" + (r.transactionId.map { ", transaction \($0)" } ?? "") + (r.note.map { " (\($0))" } ?? ""))
+    }
     return lines.joined(separator: "\n")
 }
 
-/// `ngbridge payment ID`
+/// `ngbridge payment ID` and `ngbridge payment ID resolve --paid TRANSACTION_ID | --not-paid`
 struct PaymentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "payment", abstract: "Show one payment as the daemon knows it.")
+        commandName: "payment", abstract: "Show one payment, or record what staff found for an unknown one.",
+        discussion: """
+            `ngbridge payment ID resolve --paid TRANSACTION_ID` or `--not-paid` records what Netgíró's \
+            partner portal shows for a payment the bridge left unknown (`ngbridge payments export` lists \
+            them). Only unknown payments are resolved; the finding is journaled and not changed afterwards.
+            """)
+
+    enum Action: String, ExpressibleByArgument, CaseIterable { case resolve }
 
     @Argument(help: "The payment id (from `ngbridge pay`).") var id: String
+    @Argument(help: "resolve: record what staff found for an unknown payment.") var action: Action?
+    @Option(help: ArgumentHelp("Netgíró has the payment: its TransactionId.", valueName: "TRANSACTION_ID")) var paid: String?
+    @Flag(name: .customLong("not-paid"), help: "Netgíró has no payment for it.") var notPaid = false
+    @Option(help: "Who checked, or a word for the books (no personal data).") var note: String?
     @Flag(help: "Print the API's JSON.") var json = false
     @OptionGroup var address: DaemonAddressOptions
 
+    func validate() throws {
+        switch action {
+        case nil:
+            guard paid == nil, !notPaid, note == nil else { throw ValidationError("--paid, --not-paid and --note go with `resolve`: ngbridge payment \(id) resolve --paid TRANSACTION_ID") }
+        case .resolve?:
+            guard (paid != nil) != notPaid else { throw ValidationError("resolve takes exactly one of --paid TRANSACTION_ID and --not-paid") }
+        }
+    }
+
     func run() async throws {
-        let answer = try await callDaemon(address) { try await $0.payment(id) }
+        guard action == .resolve else {
+            let answer = try await callDaemon(address) { try await $0.payment(id) }
+            try show(answer, json: json) { describe(try $0.decode(TillPayment.self)) }
+            return
+        }
+        let body = TillResolutionRequest(outcome: paid != nil ? .paid : .notPaid, transactionId: paid, note: note)
+        let answer = try await callDaemon(address) {
+            try await $0.request(.POST, "/v1/payments/\(TillAPIClient.escape(id))/resolution", body: try TillAPIJSON.encoder.encode(body))
+        }
         try show(answer, json: json) { describe(try $0.decode(TillPayment.self)) }
     }
 }

@@ -79,6 +79,34 @@ actor ScriptedPaymentService: PaymentService {
 
     func terminals() async -> [TillTerminal] { terminalList }
 
+    private(set) var lastQuery: TillPaymentQuery?
+
+    /// Newest first (the order they were started in, reversed); the cursor names the last id.
+    func payments(_ query: TillPaymentQuery) async throws(PaymentServiceError) -> TillPaymentPage {
+        lastQuery = query
+        var matching = order.reversed().compactMap { records[$0]?.payment }.filter { p in
+            (query.reference == nil || p.reference == query.reference) && (query.state == nil || p.state == query.state)
+                && (query.terminal == nil || p.terminal == query.terminal)
+        }
+        if let cursor = query.cursor, let at = matching.firstIndex(where: { $0.id == cursor.id }) {
+            matching = Array(matching[(at + 1)...])
+        }
+        let page = Array(matching.prefix(query.limit))
+        let next = matching.count > query.limit ? page.last.map { TillPaymentCursor(createdAt: "2026-01-01 00:00:00.000", id: $0.id).token } : nil
+        return TillPaymentPage(payments: page, nextCursor: next)
+    }
+
+    func resolve(id: String, _ resolution: TillResolutionRequest) async throws(PaymentServiceError) -> TillPayment {
+        guard var record = records[id] else { throw .noSuchPayment(id) }
+        guard record.payment.state == .unknown else {
+            throw .resolutionRefused(reason: "the payment ended \(record.payment.state.rawValue)", payment: record.payment)
+        }
+        record.payment.resolution = TillResolution(
+            outcome: resolution.outcome, transactionId: resolution.transactionId, note: resolution.note, resolvedAt: Date())
+        records[id] = record
+        return record.payment
+    }
+
     func readiness() async -> String? { notReady }
 
     // MARK: - Script

@@ -106,6 +106,12 @@ import Testing
         // One character of 65 code points: lengths count code points, as the OpenAPI document does.
         (#"{"amount": 4990, "reference": "R"# + String(repeating: "\u{301}", count: 64) + #""}"#, "reference", "max-length"),
         (#"{"amount": 4990, "reference": "R-1", "terminal": "NGP-9"}"#, "terminal", "known-terminal"),
+        // Optional fields are left out, never null; a terminal is named or left out, never "".
+        (#"{"amount": 4990, "reference": "R-1", "terminal": null}"#, "terminal", "not-null"),
+        (#"{"amount": 4990, "reference": "R-1", "terminal": ""}"#, "terminal", "non-empty"),
+        (#"{"amount": 4990, "reference": "R-1", "description": null}"#, "description", "not-null"),
+        (#"{"amount": 4990, "reference": "R-1", "items": null}"#, "items", "not-null"),
+        (#"{"amount": 4990, "reference": "\u2028"}"#, "reference", "non-empty"),
     ])
     func badBodiesAreAnsweredWithAProblemNamingTheFieldAndRule(_ body: String, _ field: String, _ rule: String) async throws {
         try await withAPI { api, service in
@@ -116,7 +122,7 @@ import Testing
             #expect(problem.field == field)
             #expect(problem.rule?.hasPrefix(rule) == true, "rule \(problem.rule ?? "nil")")
             #expect(problem.statusCode == 422 && !problem.detail.isEmpty && problem.type.hasSuffix("/" + problem.kind))
-            #expect(await service.startCalls == (field == "terminal" ? 1 : 0))
+            #expect(await service.startCalls == (rule == "known-terminal" ? 1 : 0))
         }
     }
 

@@ -134,6 +134,24 @@ func clientError(
         }
     }
 
+    /// An HTML error page in front of Netgíró is named for what it is, not as a missing signature.
+    @Test func htmlErrorPageIsNamedForWhatItIs() {
+        let page = Array("<!DOCTYPE html><html><head><title>500 Internal\nServer Error</title></head><body>oops</body></html>".utf8)
+        let error = NetgiroClient.foreignAnswer(call: .checkCart, status: 500, body: page, contentType: "text/html; charset=utf-8")
+        guard case .notNetgiroAnswer(.checkCart, 500, let answer)? = error else {
+            Issue.record("got \(String(describing: error))")
+            return
+        }
+        #expect(answer == "an HTML page of \(page.count) bytes titled \"500 Internal Server Error\"")
+        let text = error?.description ?? ""
+        #expect(text.contains("HTTP 500") && text.contains("not a Netgíró answer") && !text.contains("signature"))
+        #expect(!text.contains("\n"), "nothing the far side sends makes a second log line")
+        #expect(NetgiroClient.foreignAnswer(call: .checkCart, status: 503, body: [], contentType: nil)?.description.contains("an empty body") == true)
+        // A gateway's 502 to InsertCart may have passed the request on: outcome unknown, as before.
+        #expect(NetgiroClient.foreignAnswer(call: .insertCart, status: 502, body: page, contentType: "text/html") == .outcomeUnknown(call: .insertCart, cause: .gatewayStatus(502)))
+        #expect(NetgiroClient.foreignAnswer(call: .checkCart, status: 200, body: page, contentType: "text/html") == nil)
+    }
+
     @Test func unsignedAnswerFailsInVerifyMode() async throws {
         try await Loopback.run(retry: .none, signatures: .verify) { lb in
             lb.sim.injectNext(.garbage, on: .insertCart)
