@@ -32,7 +32,8 @@ for _ in $(seq 100); do grep -q "terminal linked" "$dir/daemon.log" 2>/dev/null 
 grep -q "terminal linked" "$dir/daemon.log" || fail "the daemon did not link with the pad"
 api=(--api "unix:$dir/api.sock")
 
-timeout 60 "$ng" pay --amount 4990 --reference DAY-1 "${api[@]}" >"$dir/pay.out" 2>&1 || true
+# Under Automatic confirmation a lost InsertCart answer leaves the payment unknown (Manual: failed).
+timeout 60 "$ng" pay --amount 4990 --reference DAY-1 --confirmation automatic "${api[@]}" >"$dir/pay.out" 2>&1 || true
 grep -q "state *unknown" "$dir/pay.out" || fail "the payment did not end unknown: $(cat "$dir/pay.out")"
 "$ng" payments list --state unknown "${api[@]}" >"$dir/list.out" || fail "payments list failed"
 grep -q "unknown  4990 ISK  ref DAY-1" "$dir/list.out" || fail "payments list: $(cat "$dir/list.out")"
