@@ -100,27 +100,32 @@ public final class PaymentJournal: Sendable {
     /// the payment it named. A reference with a payment still in flight is refused.
     public func create(_ record: PaymentRecord, idempotencyKey: String? = nil) throws(JournalError) -> Creation {
         do {
+            let encoded = try Self.encode(record)
             return try db.write { db -> Creation in
+                // Cached statements: each is compiled once per connection, not on every payment.
                 if let idempotencyKey,
-                    let existing = try Data.fetchOne(db, sql: "SELECT record FROM payment WHERE idempotencyKey = ?", arguments: [idempotencyKey])
+                    let existing = try Data.fetchOne(
+                        db.cachedStatement(sql: "SELECT record FROM payment WHERE idempotencyKey = ?"), arguments: [idempotencyKey])
                 {
                     return .existing(try Self.decode(existing))
                 }
                 if let other = try String.fetchOne(
-                    db, sql: "SELECT id FROM payment WHERE reference = ? AND finished = 0", arguments: [record.reference])
+                    db.cachedStatement(sql: "SELECT id FROM payment WHERE reference = ? AND finished = 0"),
+                    arguments: [record.reference])
                 {
                     throw JournalError.referenceInFlight(reference: record.reference, paymentID: other)
                 }
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO payment (id, reference, phase, finished, idempotencyKey, transactionId, terminalID,
                             createdAt, updatedAt, finishedAt, record)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         record.id, record.reference, record.phase.rawValue, record.phase.isFinal, idempotencyKey,
                         record.transactionId, record.request.terminalID, record.createdAt, record.updatedAt,
-                        record.finishedAt, try Self.encode(record),
+                        record.finishedAt, encoded,
                     ])
                 return .created(record)
             }
@@ -136,21 +141,25 @@ public final class PaymentJournal: Sendable {
     public func record(_ transition: PaymentTransition) throws(JournalError) {
         let record = transition.record
         do {
+            // One encoding serves both rows (the payment's latest state and the history entry).
+            let encoded = try Self.encode(record)
             try db.write { db in
-                try db.execute(
+                // Cached statements: each is compiled once per connection, not on every write.
+                try db.cachedStatement(
                     sql: """
                         UPDATE payment SET phase = ?, finished = ?, transactionId = ?, updatedAt = ?, finishedAt = ?,
                             record = ? WHERE id = ?
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         record.phase.rawValue, record.phase.isFinal, record.transactionId, record.updatedAt,
-                        record.finishedAt, try Self.encode(record), record.id,
+                        record.finishedAt, encoded, record.id,
                     ])
                 guard db.changesCount == 1 else { throw JournalError.noSuchPayment(record.id) }
-                try db.execute(
-                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [record.id, transition.at, transition.from.rawValue, record.phase.rawValue, transition.cause,
-                        try Self.encode(record)])
+                try db.cachedStatement(
+                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)"
+                ).execute(
+                    arguments: [record.id, transition.at, transition.from.rawValue, record.phase.rawValue, transition.cause, encoded])
             }
         } catch let error as JournalError {
             throw error
