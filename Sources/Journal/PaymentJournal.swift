@@ -101,7 +101,7 @@ public final class PaymentJournal: Sendable {
     public func create(_ record: PaymentRecord, idempotencyKey: String? = nil) throws(JournalError) -> Creation {
         do {
             let encoded = try Self.encode(record)
-            return try db.write { db -> Creation in
+            return try writeTransaction { db -> Creation in
                 // Cached statements: each is compiled once per connection, not on every payment.
                 if let idempotencyKey,
                     let existing = try Data.fetchOne(
@@ -143,7 +143,7 @@ public final class PaymentJournal: Sendable {
         do {
             // One encoding serves both rows (the payment's latest state and the history entry).
             let encoded = try Self.encode(record)
-            try db.write { db in
+            try writeTransaction { db in
                 // Cached statements: each is compiled once per connection, not on every write.
                 try db.cachedStatement(
                     sql: """
@@ -267,6 +267,24 @@ public final class PaymentJournal: Sendable {
             }
         } catch {
             throw .readFailed(reason: "\(error)")
+        }
+    }
+
+    /// `db.write` with its `BEGIN` and `COMMIT` as cached statements: GRDB compiles them again
+    /// for every transaction, and the payment path writes several per payment. The same
+    /// immediate transaction as GRDB 7's `db.write`; rolled back if anything in it (the commit
+    /// included) throws.
+    private func writeTransaction<T>(_ updates: (Database) throws -> T) throws -> T {
+        try db.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            do {
+                let result = try updates(db)
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return result
+            } catch {
+                if db.isInsideTransaction { try? db.rollback() }
+                throw error
+            }
         }
     }
 

@@ -71,6 +71,29 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         }
     }
 
+    /// A write refused inside its transaction ends that transaction: the next writes go through
+    /// and are durable, and the refused one left nothing behind.
+    @Test func aRefusedWriteLeavesTheJournalWritable() throws {
+        let tmp = TempJournal()
+        defer { tmp.remove() }
+        let journal = try tmp.open()
+        var record = newRecord(id: "pay-1")
+        #expect(throws: JournalError.noSuchPayment("pay-1")) {
+            try journal.record(PaymentTransition(from: .created, record: record, cause: "x", at: record.createdAt))
+        }
+        _ = try journal.create(record)
+        #expect(throws: JournalError.referenceInFlight(reference: "T1-100", paymentID: "pay-1")) {
+            try journal.create(newRecord(id: "pay-2"))
+        }
+        record.phase = .inserting
+        try journal.record(PaymentTransition(from: .created, record: record, cause: "about to InsertCart", at: record.createdAt))
+        try journal.close()
+        let reopened = try tmp.open()
+        #expect(try reopened.payment(id: "pay-1")?.phase == .inserting)
+        #expect(try reopened.payment(id: "pay-2") == nil)
+        #expect(try reopened.transitions(paymentID: "pay-1").map(\.cause) == ["about to InsertCart"])
+    }
+
     @Test func idempotencyKeyReturnsTheSamePayment() throws {
         let tmp = TempJournal()
         defer { tmp.remove() }
