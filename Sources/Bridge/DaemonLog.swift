@@ -131,7 +131,75 @@ public struct DaemonLogHandler: LogHandler {
     /// standalone run of exactly 7 digits (phone) or 10 digits (kennitala, app code), or a
     /// kennitala written `DDMMYY-NNNN`. "Standalone" means not glued to letters or other digits,
     /// so identifiers such as payment ids (`8223283f-3e6a-…`) stay readable.
+    ///
+    /// Every log line passes here, so the common cases are decided on the UTF-8 bytes: a text
+    /// without 6 ASCII digits in a row has nothing to mask and is returned as it is; an ASCII text
+    /// is masked byte by byte (in ASCII a byte is a character). Only a text that has both such a
+    /// run and non-ASCII characters takes the per-Character path, where a combining mark can glue
+    /// itself to a digit or letter and change what counts as standalone.
     public static func maskDigits(_ text: String) -> String {
+        var contiguous = text
+        return contiguous.withUTF8 { bytes -> String in
+            var run = 0
+            var longestRun = 0
+            var ascii = true
+            for byte in bytes {
+                if byte &- 0x30 < 10 {
+                    run += 1
+                    if run > longestRun { longestRun = run }
+                } else {
+                    run = 0
+                    if byte >= 0x80 { ascii = false }
+                }
+            }
+            guard longestRun >= 6 else { return text }
+            guard ascii else { return maskDigitsByCharacter(text) }
+            return maskASCIIDigits(bytes)
+        }
+    }
+
+    /// ``maskDigits(_:)`` for an ASCII text, on its bytes.
+    private static func maskASCIIDigits(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        @inline(__always) func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
+        @inline(__always) func isWord(_ b: UInt8) -> Bool { isDigit(b) || (b | 0x20) &- 0x61 < 26 }
+        func digitRun(from start: Int) -> Int {
+            var end = start
+            while end < bytes.count, isDigit(bytes[end]) { end += 1 }
+            return end
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            guard isDigit(b), i == 0 || !isWord(bytes[i - 1]) else {
+                out.append(b)
+                i += 1
+                continue
+            }
+            var end = digitRun(from: i)
+            var digits = Array(bytes[i..<end])
+            // DDMMYY-NNNN
+            if digits.count == 6, end < bytes.count, bytes[end] == UInt8(ascii: "-") {
+                let second = digitRun(from: end + 1)
+                if second - (end + 1) == 4 {
+                    digits += bytes[(end + 1)..<second]
+                    end = second
+                }
+            }
+            let standalone = end == bytes.count || !isWord(bytes[end])
+            if standalone, digits.count == 7 || digits.count == 10 {
+                out += PersonalData.mask(String(decoding: digits, as: UTF8.self)).utf8
+            } else {
+                out += bytes[i..<end]
+            }
+            i = end
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// ``maskDigits(_:)`` on Characters, for texts that are not ASCII.
+    static func maskDigitsByCharacter(_ text: String) -> String {
         let characters = Array(text)
         var out = ""
         var i = 0

@@ -107,27 +107,32 @@ public final class PaymentJournal: Sendable {
     /// the payment it named. A reference with a payment still in flight is refused.
     public func create(_ record: PaymentRecord, idempotencyKey: String? = nil) throws(JournalError) -> Creation {
         do {
-            return try db.write { db -> Creation in
+            let encoded = try Self.encode(record)
+            return try writeTransaction { db -> Creation in
+                // Cached statements: each is compiled once per connection, not on every payment.
                 if let idempotencyKey,
-                    let existing = try Data.fetchOne(db, sql: "SELECT record FROM payment WHERE idempotencyKey = ?", arguments: [idempotencyKey])
+                    let existing = try Data.fetchOne(
+                        db.cachedStatement(sql: "SELECT record FROM payment WHERE idempotencyKey = ?"), arguments: [idempotencyKey])
                 {
                     return .existing(try Self.decode(existing))
                 }
                 if let other = try String.fetchOne(
-                    db, sql: "SELECT id FROM payment WHERE reference = ? AND finished = 0", arguments: [record.reference])
+                    db.cachedStatement(sql: "SELECT id FROM payment WHERE reference = ? AND finished = 0"),
+                    arguments: [record.reference])
                 {
                     throw JournalError.referenceInFlight(reference: record.reference, paymentID: other)
                 }
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO payment (id, reference, phase, finished, idempotencyKey, transactionId, terminalID,
                             createdAt, updatedAt, finishedAt, record)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
+                        """
+                ).execute(
                     arguments: [
                         record.id, record.reference, record.phase.rawValue, record.phase.isFinal, idempotencyKey,
-                        record.transactionId, record.request.terminalID, record.createdAt, record.updatedAt,
-                        record.finishedAt, try Self.encode(record),
+                        record.transactionId, record.request.terminalID, Self.stored(record.createdAt),
+                        Self.stored(record.updatedAt), record.finishedAt.map(Self.stored), encoded,
                     ])
                 return .created(record)
             }
@@ -143,21 +148,28 @@ public final class PaymentJournal: Sendable {
     public func record(_ transition: PaymentTransition) throws(JournalError) {
         let record = transition.record
         do {
-            try db.write { db in
-                try db.execute(
+            // One encoding serves both rows (the payment's latest state and the history entry).
+            let encoded = try Self.encode(record)
+            try writeTransaction { db in
+                // Cached statements: each is compiled once per connection, not on every write.
+                try db.cachedStatement(
                     sql: """
                         UPDATE payment SET phase = ?, finished = ?, transactionId = ?, updatedAt = ?, finishedAt = ?,
                             record = ? WHERE id = ?
-                        """,
+                        """
+                ).execute(
                     arguments: [
-                        record.phase.rawValue, record.phase.isFinal, record.transactionId, record.updatedAt,
-                        record.finishedAt, try Self.encode(record), record.id,
+                        record.phase.rawValue, record.phase.isFinal, record.transactionId, Self.stored(record.updatedAt),
+                        record.finishedAt.map(Self.stored), encoded, record.id,
                     ])
                 guard db.changesCount == 1 else { throw JournalError.noSuchPayment(record.id) }
-                try db.execute(
-                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [record.id, transition.at, transition.from.rawValue, record.phase.rawValue, transition.cause,
-                        try Self.encode(record)])
+                try db.cachedStatement(
+                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)"
+                ).execute(
+                    arguments: [
+                        record.id, Self.stored(transition.at), transition.from.rawValue, record.phase.rawValue, transition.cause,
+                        encoded,
+                    ])
             }
         } catch let error as JournalError {
             throw error
@@ -389,6 +401,77 @@ public final class PaymentJournal: Sendable {
         } catch {
             throw .readFailed(reason: "\(error)")
         }
+    }
+
+    /// `db.write` with its `BEGIN` and `COMMIT` as cached statements: GRDB compiles them again
+    /// for every transaction, and the payment path writes several per payment. The same
+    /// immediate transaction as GRDB 7's `db.write`; rolled back if anything in it (the commit
+    /// included) throws.
+    private func writeTransaction<T>(_ updates: (Database) throws -> T) throws -> T {
+        try db.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            do {
+                let result = try updates(db)
+                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                return result
+            } catch {
+                if db.isInsideTransaction { try? db.rollback() }
+                throw error
+            }
+        }
+    }
+
+    /// A date as GRDB stores it, `yyyy-MM-dd HH:mm:ss.SSS` in UTC to the nearest millisecond,
+    /// written directly: GRDB formats each `Date` through a `DateFormatter`, the dearest part of
+    /// binding a transition's arguments. Dates outside 2000–2099 (never a payment's) go through
+    /// GRDB.
+    static func stored(_ date: Date) -> any DatabaseValueConvertible {
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded(.toNearestOrAwayFromZero)
+        guard milliseconds >= 946_684_800_000, milliseconds < 4_102_444_800_000 else { return date }
+        let ms = Int(milliseconds)
+        let days = ms / 86_400_000
+        var rest = ms % 86_400_000
+        // Days since 1970-01-01 to a civil date (proleptic Gregorian; H. Hinnant's algorithm).
+        let z = days + 719_468
+        let era = z / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let hour = rest / 3_600_000
+        rest %= 3_600_000
+        let minute = rest / 60_000
+        rest %= 60_000
+        let second = rest / 1000
+        let millisecond = rest % 1000
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(23)
+        func put(_ value: Int, digits: Int) {
+            var divisor = 1
+            for _ in 1..<digits { divisor *= 10 }
+            var v = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(v / divisor))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        put(year, digits: 4); bytes.append(UInt8(ascii: "-"))
+        put(month, digits: 2); bytes.append(UInt8(ascii: "-"))
+        put(day, digits: 2); bytes.append(UInt8(ascii: " "))
+        put(hour, digits: 2); bytes.append(UInt8(ascii: ":"))
+        put(minute, digits: 2); bytes.append(UInt8(ascii: ":"))
+        put(second, digits: 2); bytes.append(UInt8(ascii: "."))
+        put(millisecond, digits: 3)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The text GRDB itself stores for a date (for tests of ``stored(_:)``).
+    static func storedByGRDB(_ date: Date) -> String? {
+        String.fromDatabaseValue(date.databaseValue)
     }
 
     static func encode(_ record: PaymentRecord) throws -> Data {

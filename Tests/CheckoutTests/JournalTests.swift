@@ -71,6 +71,48 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         }
     }
 
+    /// A write refused inside its transaction ends that transaction: the next writes go through
+    /// and are durable, and the refused one left nothing behind.
+    @Test func aRefusedWriteLeavesTheJournalWritable() throws {
+        let tmp = TempJournal()
+        defer { tmp.remove() }
+        let journal = try tmp.open()
+        var record = newRecord(id: "pay-1")
+        #expect(throws: JournalError.noSuchPayment("pay-1")) {
+            try journal.record(PaymentTransition(from: .created, record: record, cause: "x", at: record.createdAt))
+        }
+        _ = try journal.create(record)
+        #expect(throws: JournalError.referenceInFlight(reference: "T1-100", paymentID: "pay-1")) {
+            try journal.create(newRecord(id: "pay-2"))
+        }
+        record.phase = .inserting
+        try journal.record(PaymentTransition(from: .created, record: record, cause: "about to InsertCart", at: record.createdAt))
+        try journal.close()
+        let reopened = try tmp.open()
+        #expect(try reopened.payment(id: "pay-1")?.phase == .inserting)
+        #expect(try reopened.payment(id: "pay-2") == nil)
+        #expect(try reopened.transitions(paymentID: "pay-1").map(\.cause) == ["about to InsertCart"])
+    }
+
+    /// The journal writes dates as the very text GRDB would: day and year boundaries, leap days,
+    /// sub-millisecond fractions, and 20,000 instants drawn at random (fixed seed) over 2000–2099.
+    @Test func datesAreStoredAsGRDBStoresThem() {
+        var dates: [Date] = [
+            "2000-01-01T00:00:00Z", "2024-02-29T23:59:59Z", "2026-12-04T17:00:00Z", "2099-12-31T23:59:59Z",
+            "2100-03-01T00:00:00Z", "1999-12-31T23:59:59Z",
+        ].map { try! Date($0, strategy: .iso8601) }
+        dates += dates.flatMap { [$0.addingTimeInterval(0.9999), $0.addingTimeInterval(0.0005), $0.addingTimeInterval(-0.0001)] }
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        for _ in 0..<20_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let fraction = Double(state >> 11) / Double(1 << 53)
+            dates.append(Date(timeIntervalSince1970: 946_684_800 + fraction * 3_155_760_000))
+        }
+        for date in dates {
+            #expect(String.fromDatabaseValue(PaymentJournal.stored(date).databaseValue) == PaymentJournal.storedByGRDB(date), "\(date.timeIntervalSince1970)")
+        }
+    }
+
     @Test func idempotencyKeyReturnsTheSamePayment() throws {
         let tmp = TempJournal()
         defer { tmp.remove() }
