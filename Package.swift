@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // netgiro-pos-bridge: drives a USB-serial PIN pad and runs Netgíró's v1 offline (POS) checkout.
-// Module plan and dependency rules: DESIGN.md (kept in ../shared/DESIGN.md) — pure state machines
+// Module plan and dependency rules: ARCHITECTURE.md — pure state machines
 // in the middle (PinpadProtocol, PinpadFirmware, Checkout), thin I/O shells around them.
 import PackageDescription
 
