@@ -151,6 +151,8 @@ public struct LinkLayer: Sendable {
     private var exchangedSinceHello = false
     /// When the host last sent HELLO (host role only).
     private var lastHelloAt: UInt64 = 0
+    /// Whether the host has sent a HELLO since the line was opened (host role only).
+    private var helloSent = false
     private var reportedIncompatible = false
 
     private var lastSentSequence: UInt8 = 0
@@ -204,6 +206,7 @@ public struct LinkLayer: Sendable {
             failPending(.linkDown, actions: &actions)
             state = .closed
             decoder = FrameDecoder()
+            helloSent = false  // a line opened again says HELLO at once
             if wasUp {
                 statistics.linkDowns += 1
                 actions.emit(.linkDown(.closed))
@@ -487,6 +490,7 @@ public struct LinkLayer: Sendable {
             write(Frame(type: MessageType.hello.rawValue, payload: hello.encodePayload()), now: now, actions: &actions)
             exchangedSinceHello = false
             lastHelloAt = now
+            helloSent = true
             linkingDueAt = now + timings.helloInterval
 #endif
         case .device:
@@ -502,7 +506,12 @@ public struct LinkLayer: Sendable {
         nextAnnounceReason = reason
         resetSequences()
         linkingDueAt = now
-        sendLinkingFrame(now: now, actions: &actions)
+        // One HELLO per T_hello, even when the link goes down just after one went out (an
+        // ANNOUNCE right after link-up, §6.2 step 1, 1.1): the next HELLO waits its turn.
+#if !PINPAD_DEVICE_ONLY
+        if case .host = role, helloSent { linkingDueAt = max(now, lastHelloAt + timings.helloInterval) }
+#endif
+        if now >= linkingDueAt { sendLinkingFrame(now: now, actions: &actions) }
     }
 
     private mutating func linkLost(_ reason: LinkDownReason, now: UInt64, actions: inout [LinkAction]) {

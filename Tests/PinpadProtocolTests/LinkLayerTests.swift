@@ -202,8 +202,22 @@ func linkedPair(now: UInt64 = 0, timings: LinkTimings = LinkTimings()) -> (host:
         let announce = Frame(type: MessageType.announce.rawValue, payload: [0]).encoded()
         let out = host.handle(.received(announce), now: 50)
         #expect(out.linkEvents == [.linkDown(.peerRestarted)])
-        #expect(out.framesWritten.map(\.type) == [MessageType.hello.rawValue])
         #expect(host.state == .linking)
+        // §6.2 step 1 (1.1): the HELLO that brought the link up went out at 0; the next waits
+        // until T_hello has passed, ANNOUNCE or not.
+        #expect(out.framesWritten.isEmpty)
+        #expect(host.nextDeadline == 250)
+        #expect(host.handle(.tick, now: 249).framesWritten.isEmpty)
+        #expect(host.handle(.tick, now: 250).framesWritten.map(\.type) == [MessageType.hello.rawValue])
+    }
+
+    @Test func announceLongAfterTheLastHelloIsAnsweredWithHelloAtOnce() {
+        var (host, _) = linkedPair()
+        let announce = Frame(type: MessageType.announce.rawValue, payload: [0]).encoded()
+        _ = host.handle(.received(Frame(type: MessageType.heartbeat.rawValue).encoded()), now: 2000)
+        let out = host.handle(.received(announce), now: 2100)
+        #expect(out.linkEvents == [.linkDown(.peerRestarted)])
+        #expect(out.framesWritten.map(\.type) == [MessageType.hello.rawValue])
     }
 }
 
