@@ -9,7 +9,7 @@ import PinpadProtocol
 ///
 /// The rules it keeps:
 /// - the pad's capabilities come from its HELLO_REPLY; a PROMPT goes out only for a prompt id the
-///   pad announced (D4), with `payment.entry-timeout` as its timeout (D16);
+///   pad announced (D4) — an ask for another is answered `.promptUnsupported` — with `payment.entry-timeout` as its timeout (D16);
 /// - every PROMPT has a new token, the previous + 1, wrapping 65535 → 1 and never 0, continuing
 ///   across re-links and — through `persistToken`, written before the PROMPT leaves — across
 ///   restarts (D3, §7.1);
@@ -375,9 +375,9 @@ public struct TerminalSession: Sendable {
     private mutating func startPrompt(_ a: Ask, info: DeviceInfo, now: Instant, actions: inout [Action]) -> OpenPrompt? {
         let id = PadScreens.promptID(a.prompt.kind)
         guard let spec = info.prompts.first(where: { $0.id == id }) else {
-            // D4: never a prompt the pad did not announce.
+            // D4: never a prompt the pad did not announce; the payment decides what that means.
             ask = nil
-            actions.append(.answer(id: a.id, .terminalUnavailable))
+            actions.append(.answer(id: a.id, .promptUnsupported))
             return nil
         }
         lastToken = lastToken == UInt16.max ? 1 : lastToken + 1

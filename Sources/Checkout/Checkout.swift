@@ -379,6 +379,13 @@ public struct Checkout: Sendable {
                 state = .created(live)
                 return finish(.failed, message: "the PIN pad \(record.request.terminalID) is unavailable — check it and start the payment again",
                     cause: "terminal unavailable", now: now, reason: .terminalUnavailable)
+            case .promptUnsupported:
+                // Nothing was sent to Netgíró: no cart to cancel.
+                state = .created(live)
+                return finish(.failed,
+                    message: "the PIN pad \(record.request.terminalID) has no customer-id prompt (CUSTOMER_ID), so it cannot take "
+                        + "payments — take the payment on another terminal",
+                    cause: "customer id prompt unsupported by the pad", now: now, reason: .promptUnsupported)
             }
 
         case .enteringSMSCode(var live, let id, let wrongCodes) where id == prompt:
@@ -401,6 +408,10 @@ public struct Checkout: Sendable {
             case .terminalUnavailable:
                 state = .checking(live)
                 return sendCancel(.terminal, attempt: 1, now: now)
+            case .promptUnsupported:
+                // The cart exists and waits for a code this pad cannot ask for: cancel it, then fail.
+                state = .checking(live)
+                return sendCancel(.promptUnsupported, attempt: 1, now: now)
             }
 
         case .identifying, .enteringSMSCode, .created, .inserting, .waiting, .checking, .confirming, .cancelling,
@@ -472,7 +483,8 @@ public struct Checkout: Sendable {
                     return finish(.paid, message: response.message, cause: "paid before the cancel arrived", now: now, info: response.paymentInfo)
                 }
                 if Self.endsTheCart(response.resultCode) {
-                    return finish(reason.finalPhase, message: reason.explanation, cause: "cart ended (\(response.resultCode.code))", now: now)
+                    return finish(reason.finalPhase, message: reason.explanation, cause: "cart ended (\(response.resultCode.code))", now: now,
+                        reason: reason.failureReason)
                 }
                 return retryCancel(reason, after: attempt, live, now: now)
             case .failure:
@@ -535,7 +547,8 @@ public struct Checkout: Sendable {
                 }
                 switch response.resultCode {
                 case .paymentCancelled, .alreadyCancelled, .cartNotFound, .customerDeclined:
-                    return finish(reason.finalPhase, message: reason.explanation, cause: "cart cancelled (\(response.resultCode.code))", now: now)
+                    return finish(reason.finalPhase, message: reason.explanation, cause: "cart cancelled (\(response.resultCode.code))", now: now,
+                        reason: reason.failureReason)
                 case .alreadyConfirmed, .paymentCompleted:
                     return schedule(.verifyCancel(reason, attempt: attempt), live)
                 default:
@@ -609,7 +622,8 @@ public struct Checkout: Sendable {
         }
         if Self.endsTheCart(response.resultCode) {
             if let reason = record.cancelReason {
-                return finish(reason.finalPhase, message: reason.explanation, cause: "cart ended (\(response.resultCode.code))", now: now)
+                return finish(reason.finalPhase, message: reason.explanation, cause: "cart ended (\(response.resultCode.code))", now: now,
+                    reason: reason.failureReason)
             }
             return finish(.declined, message: response.message ?? response.resultCode.description,
                 cause: "declined (\(response.resultCode.code))", now: now)
@@ -842,7 +856,7 @@ public struct Checkout: Sendable {
                 return finish(reason.finalPhase,
                     message: "\(reason.explanation); CancelCart was not confirmed after \(attempt) attempts, but no money can move "
                         + "on the cart without the bridge's go-ahead, which it never gave",
-                    cause: "cancel not confirmed; nothing can be captured", now: now)
+                    cause: "cancel not confirmed; nothing can be captured", now: now, reason: reason.failureReason)
             }
             return finish(
                 .unknown,

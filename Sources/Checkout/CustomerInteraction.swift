@@ -45,6 +45,9 @@ public enum CustomerEntry: Sendable, Hashable {
     case timedOut
     /// The terminal could not complete the prompt (pad unplugged, link lost and not back in time).
     case terminalUnavailable
+    /// The terminal cannot ask this at all: the pad did not announce the prompt in its table
+    /// (PROTOCOL.md §5.2). Asking again on the same terminal gives the same answer.
+    case promptUnsupported
 }
 
 /// What the customer display shows between prompts.

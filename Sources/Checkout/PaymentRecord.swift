@@ -154,6 +154,13 @@ public enum PaymentFailureReason: String, Sendable, Hashable, Codable {
     case insertRefused = "insert-refused"
     /// The PIN pad was unavailable before a cart existed.
     case terminalUnavailable = "terminal-unavailable"
+    /// The PIN pad did not announce a prompt the payment needed (PROTOCOL.md §5.2): the customer
+    /// id before any cart, or the SMS payment code Netgíró asked for (the cart was then
+    /// cancelled). Not retryable on the same terminal: it would ask the same pad again.
+    case promptUnsupported = "prompt-unsupported"
+
+    /// Whether the till may start the same sale again at once (on the same terminal).
+    public var retryable: Bool { self != .promptUnsupported }
 }
 
 /// Why a cart is being cancelled.
@@ -168,9 +175,20 @@ public enum CancelReason: String, Sendable, Hashable, Codable {
     case smsCodeTries
     /// The pad went away during a prompt.
     case terminal
+    /// Netgíró asked for the SMS payment code and the pad has no such prompt (PROTOCOL.md §5.2).
+    case promptUnsupported
 
     /// The final phase once the cancel is through.
-    var finalPhase: PaymentPhase { self == .smsCodeTries ? .declined : .cancelled }
+    var finalPhase: PaymentPhase {
+        switch self {
+        case .smsCodeTries: return .declined
+        case .promptUnsupported: return .failed
+        case .till, .deadline, .customer, .terminal: return .cancelled
+        }
+    }
+
+    /// Why the payment failed, when ``finalPhase`` is `failed`.
+    var failureReason: PaymentFailureReason? { self == .promptUnsupported ? .promptUnsupported : nil }
 
     var explanation: String {
         switch self {
@@ -179,6 +197,9 @@ public enum CancelReason: String, Sendable, Hashable, Codable {
         case .customer: return "cancelled by the customer on the pad"
         case .smsCodeTries: return "too many wrong SMS payment codes"
         case .terminal: return "the PIN pad went away"
+        case .promptUnsupported:
+            return "Netgíró asked for the customer's SMS payment code and this PIN pad has no SMS-code prompt — "
+                + "the cart was cancelled; take the payment on a pad that has it, or the customer pays with the Netgíró app"
         }
     }
 }
@@ -238,9 +259,10 @@ public struct PaymentRecord: Sendable, Hashable, Codable {
         }
     }
 
-    /// A final payment the till may simply start again: `failed` (nothing moved, nothing can).
-    /// Nil while the payment runs.
-    public var retryable: Bool? { phase.isFinal ? phase == .failed : nil }
+    /// A final payment the till may simply start again: `failed` (nothing moved, nothing can) —
+    /// except `prompt-unsupported`, which the same pad would fail the same way. Nil while the
+    /// payment runs.
+    public var retryable: Bool? { phase.isFinal ? phase == .failed && failureReason?.retryable != false : nil }
 
     /// The outcome as the till sees it (nil until final).
     public var outcome: PaymentOutcome? {

@@ -100,10 +100,10 @@ public struct TillPayment: Sendable, Hashable, Codable {
     /// Why it ended as it did, in words for a person (never personal data).
     public var message: String?
     /// Why it failed, for a program (`failed` only): `insert-unanswered`, `insert-not-sent`,
-    /// `insert-refused`, `terminal-unavailable`.
+    /// `insert-refused`, `terminal-unavailable`, `prompt-unsupported`.
     public var reason: String?
     /// Once final: true when the till may simply start the sale again (`failed`: no money moved
-    /// and none can); false otherwise (`unknown` needs a person to check Netgíró first).
+    /// and none can — not `prompt-unsupported`, which the same terminal cannot do); false otherwise (`unknown` needs a person to check Netgíró first).
     public var retryable: Bool?
     /// What staff found in Netgíró's portal for an `unknown` payment (the state stays `unknown`:
     /// that is what the bridge itself knew).

@@ -285,7 +285,7 @@ import Testing
         rig.on(.linkUp(Self.pad(prompts: [.customerID, .confirmAmount])))
         let actions = rig.on(.ask(Self.smsCode, id: 1))
         #expect(Rig.prompts(actions).isEmpty)
-        #expect(Rig.answers(actions) == [.terminalUnavailable])
+        #expect(Rig.answers(actions) == [.promptUnsupported])
         #expect(Rig.prompts(rig.on(.ask(Self.customerID, id: 2))).map(\.prompt) == [.customerID])
     }
 

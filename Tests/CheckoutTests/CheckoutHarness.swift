@@ -77,6 +77,8 @@ struct ScriptedCustomer {
     var wrongSMSCodes: Int = 0
     /// Cancel at the SMS-code prompt instead of typing.
     var cancelsAtSMSCode = false
+    /// Prompts the pad did not announce: asking for one ends as `.promptUnsupported`.
+    var padLacks: Set<CustomerPromptKind> = []
 }
 
 /// Runs one `Checkout` to its end against ``PureNetgiro`` with virtual time: API calls complete
@@ -282,6 +284,7 @@ struct CheckoutHarness {
     }
 
     mutating func answer(_ prompt: CustomerPrompt) -> CustomerEntry {
+        if customer.padLacks.contains(prompt.kind) { return .promptUnsupported }
         switch prompt.kind {
         case .customerID:
             let entry = customer.identifiers[min(identifierIndex, customer.identifiers.count - 1)]

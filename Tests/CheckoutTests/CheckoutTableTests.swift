@@ -412,6 +412,65 @@ func paymentRequest(_ type: ConfirmationType = .manual, reference: String = "T1-
     }
 }
 
+/// A pad that did not announce a prompt the payment needs (PROTOCOL.md §5.2, decision D4).
+@Suite struct CheckoutPromptUnsupportedTests {
+    /// Without SMS_CODE: only the kennitala flow needs the code; there the cart is cancelled and
+    /// the payment fails `prompt-unsupported`, not retryable. The other flows are paid as usual.
+    @Test(arguments: CheckoutFlowTests.combinations)
+    func aPadWithoutTheSMSCodePrompt(customer: Customer, type: ConfirmationType) throws {
+        var h = CheckoutHarness(
+            request: paymentRequest(type), customer: ScriptedCustomer(identifiers: [customer.id], padLacks: [.smsCode]))
+        let record = h.run()
+        #expect(h.impossibleEvents.isEmpty)
+        guard customer == .ssn else {
+            #expect(record.phase == .paid)
+            #expect(record.failureReason == nil)
+            return
+        }
+        #expect(record.phase == .failed)
+        #expect(record.failureReason == .promptUnsupported)
+        #expect(record.retryable == false)
+        #expect(try #require(record.outcome).retryable == false)
+        #expect(record.cancelReason == .promptUnsupported)
+        // CancelCart first, so no cart is left; no code was ever sent.
+        #expect(h.count(.confirmCart) == 0)
+        #expect(h.count(.cancelCart) == 1)
+        #expect(h.netgiro.carts(reference: "T1-100").map(\.state) == ["cancelled"])
+        #expect(record.lastMessage?.contains("SMS") == true)
+        #expect(h.persisted.last?.record.failureReason == .promptUnsupported)
+        #expect(h.tillUpdates.suffix(2) == [.cancelling, .failed])
+    }
+
+    /// Without CUSTOMER_ID: nothing is inserted; the payment fails at once.
+    @Test(arguments: ConfirmationType.allCases)
+    func aPadWithoutTheCustomerIDPrompt(type: ConfirmationType) throws {
+        var h = CheckoutHarness(
+            request: paymentRequest(type),
+            customer: ScriptedCustomer(identifiers: [Customer.gsm.id], padLacks: [.customerID, .smsCode]))
+        let record = h.run()
+        #expect(record.phase == .failed)
+        #expect(record.failureReason == .promptUnsupported)
+        #expect(record.retryable == false)
+        #expect(h.calls.isEmpty)
+        #expect(h.netgiro.carts(reference: "T1-100").isEmpty)
+        #expect(record.lastMessage?.contains("CUSTOMER_ID") == true)
+        #expect(h.tillUpdates == [.awaitingCustomerID, .failed])
+    }
+
+    /// CancelCart never gets through: under Automatic the customer may still accept — unknown;
+    /// under Manual nothing can move without the bridge's ConfirmCart — failed, as asked.
+    @Test(arguments: [ConfirmationType.automatic, .manual])
+    func cancelCartFailuresEndUnknownOnlyWhereMoneyCanMove(type: ConfirmationType) {
+        var h = CheckoutHarness(
+            request: paymentRequest(type), customer: ScriptedCustomer(identifiers: [Customer.ssn.id], padLacks: [.smsCode]))
+        h.failingCalls = [.cancelCart]
+        let record = h.run()
+        #expect(h.count(.cancelCart) == h.configuration.cancelAttempts)
+        #expect(record.phase == (type == .automatic ? .unknown : .failed))
+        #expect(record.failureReason == (type == .automatic ? nil : .promptUnsupported))
+    }
+}
+
 @Suite struct CheckoutCallbackTests {
     /// The callback for the cart the payment holds is accepted (200 makes the sale), written
     /// before the answer; CheckCart, at the poll interval, then sees the payment.
