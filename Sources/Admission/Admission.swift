@@ -10,7 +10,8 @@ import TillAPIContract
 /// The till-facing rules around the payments:
 /// - **terminal choice** — the named terminal, or the only one linked; a pad that is away is
 ///   waited for within a short grace, then refused as retryable (409 `terminal-offline` with
-///   Retry-After) whether or not the till named it;
+///   Retry-After) whether or not the till named it; a pad that did not announce the
+///   customer-id prompt cannot take payments (409 `terminal-cannot-pay`, naming the prompt);
 /// - **busy table** — one payment per terminal, reserved when admitted (before the journal is
 ///   written, so two requests at once cannot both take the pad);
 /// - **idempotency** — a key seen before answers with its payment when the whole request is the
@@ -48,10 +49,14 @@ public struct Admission: Sendable {
         public var known: Set<String>
         /// The terminals linked now.
         public var online: Set<String>
+        /// The prompts each linked pad announced (the till API's names, `customer-id` …); a
+        /// terminal not in here is not checked.
+        public var prompts: [String: [String]]
 
-        public init(known: some Sequence<String>, online: some Sequence<String>) {
+        public init(known: some Sequence<String>, online: some Sequence<String>, prompts: [String: [String]] = [:]) {
             self.online = Set(online)
             self.known = Set(known).union(self.online)
+            self.prompts = prompts
         }
     }
 
@@ -152,6 +157,9 @@ public struct Admission: Sendable {
             if let id { return .refuse(.terminalOffline(id, retryAfter: settings.retryAfterSeconds)) }
             return .refuse(.noTerminalOnline(retryAfter: settings.retryAfterSeconds))
         }
+        if let announced = terminals.prompts[terminalID], let missing = Self.neededPrompts.first(where: { !announced.contains($0) }) {
+            return .refuse(.terminalCannotPay(terminal: terminalID, missingPrompt: missing))
+        }
         if let other = busy[terminalID] { return .refuse(.terminalBusy(terminal: terminalID, payment: other)) }
 
         let confirmation = request.confirmation?.netgiro ?? settings.defaultConfirmation
@@ -242,6 +250,11 @@ public struct Admission: Sendable {
     /// The payment that keeps a reference from a new one: one in flight, else the latest that
     /// was paid or may have been (`unknown`). Declined, cancelled and failed ones do not: the
     /// till may simply try again.
+    /// The prompts every payment needs on its pad (PROTOCOL.md §5.2, D4): without the customer
+    /// id nothing can be asked of Netgíró. (The SMS code only some payments need: a payment that
+    /// needs it on a pad without it ends `failed`, `prompt-unsupported`.)
+    public static let neededPrompts = ["customer-id"]
+
     public static func referenceHolder(_ payments: [PaymentRecord]) -> PaymentRecord? {
         if let inFlight = payments.first(where: { !$0.isFinished }) { return inFlight }
         return payments.filter { $0.phase == .paid || $0.phase == .unknown }.max { $0.createdAt < $1.createdAt }

@@ -10,6 +10,8 @@ public enum PaymentServiceError: Error, Sendable, Hashable {
     case terminalBusy(terminal: String, payment: String)
     /// The terminal is known but not linked now (line noise, a replug): try again after `retryAfter` seconds.
     case terminalOffline(String, retryAfter: Int)
+    /// The terminal's pad did not announce a prompt every payment needs (PROTOCOL.md §5.2).
+    case terminalCannotPay(terminal: String, missingPrompt: String)
     /// No terminal named, none linked and no single one known: try again after `retryAfter` seconds.
     case noTerminalOnline(retryAfter: Int)
     /// Another payment holds the reference: in flight, paid, or ended `unknown`.

@@ -88,7 +88,10 @@ public actor DaemonPaymentService: PaymentService {
         let attempt = Admission.Attempt(request: request, idempotencyKey: idempotencyKey, paymentID: id, arrivedAt: Date())
         let checkoutRequest: PaymentRequest
         decision: while true {
-            let pads = Admission.Terminals(known: await terminals.list().map(\.id), online: await terminals.onlineIDs())
+            let listed = await terminals.list()
+            let pads = Admission.Terminals(
+                known: listed.map(\.id), online: await terminals.onlineIDs(),
+                prompts: Dictionary(listed.compactMap { t in t.prompts.map { (t.id, $0) } }, uniquingKeysWith: { a, _ in a }))
             var history = Admission.History()
             do {
                 if let idempotencyKey { history.keyed = try runner.journal.payment(idempotencyKey: idempotencyKey) }

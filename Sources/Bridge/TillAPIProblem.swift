@@ -46,6 +46,12 @@ extension TillAPIProblem: HTTPResponseError {
                 field: "terminal", rule: "terminal-connected")
             problem.retryAfter = retryAfter
             return problem
+        case .terminalCannotPay(let terminal, let missing):
+            return TillAPIProblem(
+                .conflict, type: "terminal-cannot-pay", title: "The terminal cannot take payments",
+                detail: "the PIN pad of terminal \(terminal) did not announce the \(missing) prompt (PROTOCOL.md §5.2), which every "
+                    + "payment needs — take the payment on another terminal, or give the pad firmware with that prompt",
+                field: "terminal", rule: "prompt-\(missing)")
         case .noTerminalOnline(let retryAfter):
             var problem = TillAPIProblem(
                 .serviceUnavailable, type: "no-terminal-online", title: "No terminal is connected",

@@ -108,6 +108,24 @@ import Testing
 
     // MARK: Terminal choice and busy table
 
+    /// PROTOCOL.md §5.2, D4: a pad without CUSTOMER_ID cannot take payments; one without
+    /// SMS_CODE can (a payment needing the code then fails prompt-unsupported).
+    @Test(arguments: [
+        (["sms-code", "confirm-amount"], "customer-id" as String?), ([], "customer-id"), (["customer-id"], nil),
+        (["customer-id", "sms-code", "confirm-amount"], nil),
+    ])
+    func aPadWithoutTheCustomerIDPromptCannotTakePayments(announced: [String], missing: String?) {
+        var admission = Admission(settings: Self.settings)
+        let pads = Admission.Terminals(known: ["PAD-1"], online: ["PAD-1"], prompts: ["PAD-1": announced])
+        let decision = admission.admit(Self.attempt(Self.coffeeAndBun), terminals: pads, history: .init(), now: Self.t0)
+        if let missing {
+            #expect(decision == .refuse(.terminalCannotPay(terminal: "PAD-1", missingPrompt: missing)))
+            #expect(admission.busy.isEmpty)
+        } else {
+            guard case .start = decision else { Issue.record("not admitted: \(decision)"); return }
+        }
+    }
+
     @Test func theOnlyPadAwayGetsTheSameRetryableAnswerNamedOrNot() {
         var admission = Admission(settings: Self.settings)
         var named = Self.coffeeAndBun

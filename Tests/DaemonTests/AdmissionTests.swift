@@ -8,10 +8,13 @@ actor SwitchableTerminals: PaymentTerminals {
     let customer: ScriptedCustomer
     private(set) var linked: Bool
     private(set) var looks = 0
+    /// The prompts the pad announced, as GET /v1/terminals lists them (nil: not reported).
+    let prompts: [String]?
 
-    init(customer: ScriptedCustomer, linked: Bool) {
+    init(customer: ScriptedCustomer, linked: Bool, prompts: [String]? = nil) {
         self.customer = customer
         self.linked = linked
+        self.prompts = prompts
     }
 
     func setLinked(_ value: Bool) { linked = value }
@@ -20,7 +23,11 @@ actor SwitchableTerminals: PaymentTerminals {
         looks += 1
         return linked ? [customer.terminalID] : []
     }
-    func list() async -> [TillTerminal] { [TillTerminal(id: customer.terminalID, status: linked ? "online" : "offline")] }
+    func list() async -> [TillTerminal] {
+        var terminal = TillTerminal(id: customer.terminalID, status: linked ? "online" : "offline")
+        terminal.prompts = linked ? prompts : nil
+        return [terminal]
+    }
 }
 
 /// Admission through the till API with the real service, runner, journal and Netgíró simulator:
@@ -52,6 +59,21 @@ actor SwitchableTerminals: PaymentTerminals {
                 #expect(answer.problem?.kind == "terminal-offline" && answer.problem?.field == "terminal")
                 #expect(answer.headers.first(name: "Retry-After").flatMap(Int.init).map { $0 > 0 } == true)
             }
+            #expect(try bridge.journal.recentPayments().isEmpty)
+        }
+    }
+
+    /// PROTOCOL.md §5.2, D4: a pad that did not announce CUSTOMER_ID cannot take payments; the
+    /// till is told so, naming the missing prompt, and nothing is journaled.
+    @Test func aPadWithoutTheCustomerIDPromptIsRefusedNamingIt() async throws {
+        let terminals = SwitchableTerminals(
+            customer: ScriptedCustomer(terminalID: "NGP-0001", entries: []), linked: true, prompts: ["sms-code", "confirm-amount"])
+        try await withBridge(terminals) { bridge in
+            let answer = try await bridge.api.client.request(.POST, "/v1/payments", body: Data(#"{"amount": 4990, "reference": "R-NOID"}"#.utf8))
+            #expect(answer.status == 409, "\(answer.status) \(answer.body.text)")
+            #expect(answer.problem?.kind == "terminal-cannot-pay" && answer.problem?.field == "terminal")
+            #expect(answer.problem?.rule == "prompt-customer-id")
+            #expect(answer.problem?.detail.contains("customer-id") == true)
             #expect(try bridge.journal.recentPayments().isEmpty)
         }
     }
