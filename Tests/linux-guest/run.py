@@ -495,9 +495,9 @@ wait 3600s
         f1 = dict(re.findall(r"^(\w+)=(.*)$", after, re.M))
         log = out.split("--- log")[1]
         if "dpkg-rc=0" not in out:
-            raise RigError(f"dpkg -i of the new version failed: {log[-800:]}")
+            raise RigError("dpkg -i of the new version failed: " + " | ".join(log.strip().splitlines()[-14:]))
         if re.search(r"Configuration file|\*\*\* ngbridge\.env", log):
-            raise RigError(f"dpkg asked about the conffile: {log[-800:]}")
+            raise RigError("dpkg asked about the conffile: " + " | ".join(log.strip().splitlines()[-14:]))
         if not f0.get("version", "").startswith("0.0.9 installed"):
             raise RigError(f"not the old version before the upgrade: {f0.get('version')}")
         new_version = f1.get("version", "")
