@@ -3,8 +3,10 @@
 .deb, and runs the named scenarios against real systemd 252, real udevd and the kernel's USB
 drivers. Each scenario prints one PASS/FAIL/XFAIL line with its time.
 
-Usage: Tests/linux-guest/run.py --deb PKG.deb --ngbridge HOST-NGBRIDGE [--image DIR] [--rounds N]
-       [--only a,c,...]
+Usage: Tests/linux-guest/run.py --deb PKG.deb --old-deb OLDER.deb --ngbridge HOST-NGBRIDGE [--image DIR]
+       [--rounds N] [--only a,c,...]
+OLDER.deb is installed first and upgraded to PKG.deb after the scenarios (guest-test.sh makes it by
+repacking PKG.deb as version 0.0.9).
 ROUNDS=N in the environment is the same as --rounds N (hotplug rounds in scenario e).
 """
 
@@ -108,15 +110,18 @@ class Rig:
         p = os.path.join(self.work, "payload")
         os.makedirs(p)
         shutil.copy(self.args.deb, p)
+        shutil.copy(self.args.old_deb, p)
         with open(os.path.join(p, "netgiro-secret"), "w") as f:
             f.write(SECRET)
         img = os.path.join(self.work, "payload.img")
-        size = os.path.getsize(self.args.deb) // (1 << 20) + 32
+        size = (os.path.getsize(self.args.deb) + os.path.getsize(self.args.old_deb)) // (1 << 20) + 32
         subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "payload", "-d", p, img, f"{size}M"], check=True)
         return img
 
     def install(self):
-        deb = os.path.basename(self.args.deb)
+        # The release before (the built package repacked with a lower version): the upgrade
+        # scenario takes the guest from it, configured and running, to the built one.
+        deb = os.path.basename(self.args.old_deb)
         out, _ = self.sh(f"""
             set -e
             mkdir -p /mnt/p && mount -o ro /dev/vdb /mnt/p
@@ -423,7 +428,7 @@ wait 3600s
             print(f"guest booted in {time.monotonic() - t0:.1f} s", flush=True)
             t1 = time.monotonic()
             self.install()
-            print(f"PASS  install: dpkg -i, users, /etc/ngbridge, daemon started ({time.monotonic() - t1:.1f} s)", flush=True)
+            print(f"PASS  install: dpkg -i (0.0.9), users, /etc/ngbridge, daemon started ({time.monotonic() - t1:.1f} s)", flush=True)
             plan = [("a", "plug: FTDI usb-serial and CDC-ACM gadget", self.scenario_a),
                     ("c", "permissions: till user pays, stranger refused", self.scenario_c),
                     ("d", "systemd: notify, security, watchdog, kill -9, stop", self.scenario_d),
@@ -434,7 +439,7 @@ wait 3600s
                 if self.args.only and name not in self.args.only:
                     continue
                 self.run_scenario(name, title, fn)
-            t1 = time.monotonic()
+            self.run_scenario("upgrade", "upgrade from 0.0.9, edited conffile, daemon running", self.upgrade)
             self.run_scenario("purge", "remove and purge", self.purge)
         except Exception as e:  # noqa: BLE001
             print(f"FAIL  rig: {e}", flush=True)
@@ -450,6 +455,85 @@ wait 3600s
         print(f"linux-guest: {len(self.results) - len(failed)} of {len(self.results)} passed or expected-failed "
               f"in {time.monotonic() - t0:.1f} s" + (f"; failed: {' '.join(failed)}" if failed else ""))
         return 1 if failed else 0
+
+    def upgrade(self):
+        """0.0.9 installed, its conffile edited by the integrator (install()), the daemon running
+        with the payments of the scenarios before in its journal: `dpkg -i` of the built package,
+        non-interactive, as an unattended upgrade would run it."""
+        deb = os.path.basename(self.args.deb)
+        facts = f"""
+            echo "version=$(dpkg-query -W -f '${{Version}} ${{db:Status-Status}}' netgiro-pos-bridge)"
+            echo "active=$(systemctl is-active {UNIT})"
+            pid=$(systemctl show -p MainPID --value {UNIT}); echo "pid=$pid"
+            echo "exe=$(readlink /proc/$pid/exe) inode=$(stat -L -c %i /proc/$pid/exe 2>/dev/null) file=$(stat -c %i /usr/bin/ngbridge)"
+            echo "env=$(sha256sum </etc/ngbridge/ngbridge.env | cut -c1-16) edited=$(grep -c '^NGBRIDGE_NETGIRO_APP_KEY=' /etc/ngbridge/ngbridge.env)"
+            echo "leftovers=$(ls /etc/ngbridge | grep -c 'dpkg-' || true)"
+            echo "accounts=$(getent passwd ngbridge | cut -d: -f1,3,4) $(getent group ngbridge netgiro-pinpad | tr '\\n' ' ')"
+            echo "etc=$(stat -c '%a %U:%G' /etc/ngbridge) secret=$(stat -c '%a %U:%G' /etc/ngbridge/netgiro-secret)"
+            echo "rules=$(ls /usr/lib/udev/rules.d/70-netgiro-pinpad.rules /etc/udev/rules.d/70-netgiro-pinpad.rules 2>/dev/null | wc -l) ftdi=$(grep -c 'ATTRS{{serial}}=="PAD\\*"' /etc/udev/rules.d/70-netgiro-pinpad.rules)"
+            echo "sysusers=$(ls /usr/lib/sysusers.d/netgiro-pos-bridge.conf)"
+            echo "journal=$(stat -c '%i %U' /var/lib/ngbridge/journal.sqlite)"
+            # The first and the last payment of the journal (each lookup starts the CLI: slow
+            # under TCG, so not all of them).
+            ids=$(journalctl -u {UNIT} -o cat --no-pager | sed -n 's/.*payment started.*payment=\\([0-9a-fA-F-]\\{{36\\}}\\).*/\\1/p' | awk '!seen[$0]++')
+            echo "started=$(echo "$ids" | grep -c .)"
+            for id in $( (echo "$ids" | head -1; echo "$ids" | tail -1) | awk 'NF && !seen[$0]++'); do
+                echo "payment $id $(ngbridge payment $id 2>&1 | sed -n 's/^state *\\([a-z-]*\\).*/\\1/p')"
+            done"""
+        before, _ = self.sh(facts)
+        out, rc = self.sh(f"""
+            t0=$(date +%s%N)
+            # No --force-conf*: what Debian does by default. stdin is not a terminal, so a
+            # conffile question would end dpkg with an error rather than hang.
+            dpkg -i /mnt/p/{deb} </dev/null >/run/upgrade.log 2>&1; echo "dpkg-rc=$?"
+            echo "took-ms $(( ($(date +%s%N) - t0) / 1000000 ))"
+            for _ in $(seq 100); do systemctl is-active -q {UNIT} && break; sleep 0.1; done
+            echo "--- verify"; dpkg --verify netgiro-pos-bridge
+            echo "--- log"; cat /run/upgrade.log""", timeout=400, check=False)
+        after, _ = self.sh(facts)
+        f0 = dict(re.findall(r"^(\w+)=(.*)$", before, re.M))
+        f1 = dict(re.findall(r"^(\w+)=(.*)$", after, re.M))
+        log = out.split("--- log")[1]
+        if "dpkg-rc=0" not in out:
+            raise RigError("dpkg -i of the new version failed: " + " | ".join(log.strip().splitlines()[-14:]))
+        if re.search(r"Configuration file|\*\*\* ngbridge\.env", log):
+            raise RigError("dpkg asked about the conffile: " + " | ".join(log.strip().splitlines()[-14:]))
+        if not f0.get("version", "").startswith("0.0.9 installed"):
+            raise RigError(f"not the old version before the upgrade: {f0.get('version')}")
+        new_version = f1.get("version", "")
+        if new_version.startswith("0.0.9") or not new_version.endswith(" installed"):
+            raise RigError(f"after the upgrade dpkg-query -W says {new_version!r}")
+        if f0.get("active") != "active" or f1.get("active") != "active":
+            raise RigError(f"the daemon was not running before and after: {f0.get('active')} -> {f1.get('active')}")
+        if f1.get("pid") == f0.get("pid"):
+            raise RigError(f"the daemon was not restarted (MainPID {f0.get('pid')} before and after)")
+        exe = re.match(r"(\S+) inode=(\d+) file=(\d+)", f1.get("exe", ""))
+        if not exe or exe.group(1) != "/usr/bin/ngbridge" or exe.group(2) != exe.group(3):
+            raise RigError(f"the daemon does not run the installed /usr/bin/ngbridge: {f1.get('exe')}")
+        if exe.group(3) == re.search(r"file=(\d+)", f0.get("exe", "")).group(1):
+            raise RigError("/usr/bin/ngbridge is the same file as before the upgrade")
+        if f1.get("env") != f0.get("env") or not f1.get("env", "").endswith("edited=1"):
+            raise RigError(f"the edited conffile changed: {f0.get('env')} -> {f1.get('env')}")
+        if f1.get("leftovers") != "0":
+            raise RigError(f"dpkg left a .dpkg-new/.dpkg-dist beside the conffile: {f1.get('leftovers')}")
+        for key in ("accounts", "etc", "rules", "sysusers", "journal", "started"):
+            if f1.get(key) != f0.get(key):
+                raise RigError(f"{key} changed in the upgrade: {f0.get(key)!r} -> {f1.get(key)!r}")
+        if "netgiro-pinpad" not in f1.get("accounts", "") or f1.get("rules", "").split()[0] != "2" \
+                or f1.get("etc") != "750 root:ngbridge secret=640 root:ngbridge":
+            raise RigError(f"users, rules or /etc/ngbridge wrong: {f1}")
+        verify = out.split("--- verify")[1].split("--- log")[0].strip().splitlines()
+        if [v for v in verify if not v.endswith(" c /etc/ngbridge/ngbridge.env")]:
+            raise RigError(f"dpkg --verify: files differ from the package: {verify}")
+        p0 = re.findall(r"^payment (\S+) (\S*)$", before, re.M)
+        p1 = re.findall(r"^payment (\S+) (\S*)$", after, re.M)
+        if p1 != p0 or any(not s for _, s in p1):
+            raise RigError(f"the journal's payments changed in the upgrade: {p0} -> {p1}")
+        took = int(re.search(r"took-ms (\d+)", out).group(1)) / 1000
+        return (f"0.0.9 -> {new_version.split()[0]} in {took:.1f}s, no prompt; restarted (pid {f0['pid']} -> "
+                f"{f1['pid']}, new /usr/bin/ngbridge); conffile edit kept, dpkg --verify clean; users, groups, "
+                f"udev rules kept; journal kept ({f1['started']} payments, first and last looked up: "
+                f"{', '.join(st for _, st in p1) or 'none'})")
 
     def purge(self):
         out, _ = self.sh(f"""set -e
@@ -468,12 +552,14 @@ wait 3600s
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--deb", required=True)
+    ap.add_argument("--old-deb", required=True, help="an older version of the package, installed first")
     ap.add_argument("--ngbridge", required=True, help="ngbridge on the host (the pad simulator)")
     ap.add_argument("--image", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../.cache/guest"))
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", "1")))
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     args.deb = os.path.abspath(args.deb)
+    args.old_deb = os.path.abspath(args.old_deb)
     args.ngbridge = os.path.abspath(args.ngbridge)
     args.image = os.path.abspath(args.image)
     args.only = [s for s in args.only.split(",") if s]
