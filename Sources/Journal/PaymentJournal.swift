@@ -16,9 +16,9 @@ import Musl
 /// pool, whose few threads would otherwise wait out each fsync) and are committed in groups:
 /// writes made while a commit waits for the disk go to disk together in the next one
 /// (``JournalWriter``). Reads run on GRDB's reader connections (a `DatabasePool`: concurrent
-/// with writes in WAL mode). The payment runner writes each transition *before* the side effect it precedes (the
-/// write-ahead intent "about to InsertCart reference R" before InsertCart), so after a crash the
-/// journal never knows less than Netgíró about what the bridge may have done.
+/// with writes in WAL mode). The payment runner writes each transition *before* the side effect
+/// it precedes (the write-ahead intent "about to InsertCart reference R" before InsertCart), so
+/// after a crash the journal never knows less than Netgíró about what the bridge may have done.
 ///
 /// Personal data: a ``PaymentRecord`` holds the customer identifier only masked, and SMS codes
 /// never reach it; nothing else the journal stores comes from the customer.
@@ -42,11 +42,13 @@ public final class PaymentJournal: Sendable {
             }
         }
         var configuration = Configuration()
-        configuration.journalMode = .wal
+        // An in-memory database has no WAL (SQLite answers "memory"; GRDB would refuse to open).
+        configuration.journalMode = path == ":memory:" ? .default : .wal
         configuration.label = "payment-journal"
         let db: any DatabaseWriter
         do {
-            db = path == ":memory:" ? try DatabaseQueue(configuration: configuration) : try DatabasePool(path: path, configuration: configuration)
+            db = path == ":memory:"
+                ? try DatabaseQueue(path: path, configuration: configuration) : try DatabasePool(path: path, configuration: configuration)
             // GRDB's WAL set-up chooses NORMAL; payments need every commit on disk. Only the
             // writer connection commits, so only its setting matters.
             try db.writeWithoutTransaction { db in

@@ -325,6 +325,14 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         }
     }
 
+    /// `journal.path=:memory:` (a throwaway journal): the same API on one in-memory connection.
+    @Test func anInMemoryJournalWritesAndReads() async throws {
+        let journal = try PaymentJournal(path: ":memory:")
+        _ = try await journal.create(newRecord())
+        #expect(try await journal.payment(id: "pay-1")?.phase == .created)
+        #expect(journal.writeCounts == JournalWriteCounts(writes: 1, commits: 1))
+    }
+
     /// A refund's decision reads the refunds and writes the new one in one transaction: two asks
     /// at once for one payment cannot both see "nothing refunded yet".
     @Test func refundDecisionsForOnePaymentDoNotOverlap() async throws {
