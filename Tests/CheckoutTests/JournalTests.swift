@@ -325,6 +325,35 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         }
     }
 
+    /// A write that takes the whole transaction with it (as an I/O error would) fails alone: the
+    /// writes batched with it are run again in a fresh transaction and committed.
+    @Test func aLostTransactionFailsOnlyTheWriteThatLostIt() async throws {
+        struct Lost: Error {}
+        let tmp = TempJournal()
+        defer { tmp.remove() }
+        let journal = try tmp.open()
+        let gate = WriterGate(journal)
+        // Queued one after another, so the batch is [pay-a, the losing write, pay-b].
+        let a = Task { try await journal.create(newRecord(id: "pay-a", reference: "R-a")) }
+        await Self.waitUntilQueued(journal, 1)
+        let losing = Task {
+            try await journal.writer.write { db in
+                try db.execute(sql: "ROLLBACK")
+                throw Lost()
+            }
+        }
+        await Self.waitUntilQueued(journal, 2)
+        let b = Task { try await journal.create(newRecord(id: "pay-b", reference: "R-b")) }
+        await Self.waitUntilQueued(journal, 3)
+        gate.release()
+        #expect(try await a.value == .created(newRecord(id: "pay-a", reference: "R-a")))
+        #expect(try await b.value == .created(newRecord(id: "pay-b", reference: "R-b")))
+        await #expect(throws: Lost.self) { try await losing.value }
+        #expect(journal.writeCounts == JournalWriteCounts(writes: 2, commits: 1))
+        try journal.close()
+        #expect(try await tmp.open().recentPayments().map(\.id).sorted() == ["pay-a", "pay-b"])
+    }
+
     /// `journal.path=:memory:` (a throwaway journal): the same API on one in-memory connection.
     @Test func anInMemoryJournalWritesAndReads() async throws {
         let journal = try PaymentJournal(path: ":memory:")
