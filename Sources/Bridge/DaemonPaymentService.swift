@@ -94,8 +94,8 @@ public actor DaemonPaymentService: PaymentService {
                 prompts: Dictionary(listed.compactMap { t in t.prompts.map { (t.id, $0) } }, uniquingKeysWith: { a, _ in a }))
             var history = Admission.History()
             do {
-                if let idempotencyKey { history.keyed = try runner.journal.payment(idempotencyKey: idempotencyKey) }
-                history.sameReference = try runner.journal.payments(reference: request.reference)
+                if let idempotencyKey { history.keyed = try await runner.journal.payment(idempotencyKey: idempotencyKey) }
+                history.sameReference = try await runner.journal.payments(reference: request.reference)
             } catch {
                 throw .internalError("the journal could not be read: \(error)")
             }
@@ -143,7 +143,7 @@ public actor DaemonPaymentService: PaymentService {
             case .invalidRequest(let problem): throw Admission.refusal(for: problem)
             case .referenceInFlight(_, let other):
                 // Started between the core's look at the journal and ours.
-                guard let record = try? runner.journal.payment(id: other) else { throw .internalError("payment \(other) holds the reference but cannot be read") }
+                guard let record = try? await runner.journal.payment(id: other) else { throw .internalError("payment \(other) holds the reference but cannot be read") }
                 throw .referenceInUse(Admission.view(record))
             case .journal(let e): throw .internalError("the journal could not record the payment: \(e)")
             }
@@ -236,7 +236,7 @@ public actor DaemonPaymentService: PaymentService {
             terminalID: query.terminal, from: query.from, to: query.to, limit: query.limit,
             after: query.cursor.map { PaymentJournal.Position(createdAt: $0.createdAt, id: $0.id) })
         do {
-            let (records, next) = try runner.journal.payments(journalQuery)
+            let (records, next) = try await runner.journal.payments(journalQuery)
             return TillPaymentPage(
                 payments: records.map(Admission.view), nextCursor: next.map { TillPaymentCursor(createdAt: $0.createdAt, id: $0.id).token })
         } catch {
@@ -249,7 +249,7 @@ public actor DaemonPaymentService: PaymentService {
             outcome: resolution.outcome == .paid ? .paid : .notPaid, transactionId: resolution.transactionId, note: resolution.note,
             at: Date())
         do {
-            let record = try runner.journal.resolve(id: id, finding)
+            let record = try await runner.journal.resolve(id: id, finding)
             logger.notice(
                 "payment resolved by staff",
                 metadata: [
@@ -261,7 +261,7 @@ public actor DaemonPaymentService: PaymentService {
             switch error {
             case .noSuchPayment: throw .noSuchPayment(id)
             case .resolutionRefused(_, let refusal):
-                throw .resolutionRefused(reason: refusal.description, payment: (try? runner.journal.payment(id: id)).map(Admission.view))
+                throw .resolutionRefused(reason: refusal.description, payment: (try? await runner.journal.payment(id: id)).map(Admission.view))
             default: throw .internalError("the journal could not record the resolution: \(error)")
             }
         }

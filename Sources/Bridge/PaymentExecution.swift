@@ -239,7 +239,7 @@ struct PaymentExecution: Sendable {
             switch action {
             case .persist(let transition):
                 do {
-                    try journal.record(transition)
+                    try await journal.record(transition)
                 } catch {
                     logger.error("\(error)")
                     return false

@@ -42,7 +42,7 @@ public actor PaymentRunner {
     public func start(
         _ request: PaymentRequest, terminal: any CustomerTerminal, idempotencyKey: String? = nil,
         id: String = UUID().uuidString.lowercased(), observer: PaymentObserver? = nil
-    ) throws(PaymentStartError) -> PaymentHandle {
+    ) async throws(PaymentStartError) -> PaymentHandle {
         let checkout: Checkout
         do {
             checkout = try Checkout(id: id, request: request, now: clock.now(), configuration: configuration)
@@ -51,7 +51,7 @@ public actor PaymentRunner {
         }
         let creation: PaymentJournal.Creation
         do {
-            creation = try journal.create(checkout.record, idempotencyKey: idempotencyKey)
+            creation = try await journal.create(checkout.record, idempotencyKey: idempotencyKey)
         } catch {
             if case .referenceInFlight(let reference, let other) = error {
                 throw .referenceInFlight(reference: reference, paymentID: other)
@@ -70,8 +70,8 @@ public actor PaymentRunner {
     /// payments). A payment whose InsertCart was in flight ends `unknown` with its reference
     /// (never inserted again); one with a cart is asked about with CheckCart, or cancelled when
     /// past its deadline or when a cancel had been asked for.
-    public func recover(terminal: @Sendable (String) -> (any CustomerTerminal)?) throws(JournalError) -> [PaymentHandle] {
-        try journal.unfinishedPayments().map { record in
+    public func recover(terminal: @Sendable (String) -> (any CustomerTerminal)?) async throws(JournalError) -> [PaymentHandle] {
+        try await journal.unfinishedPayments().map { record in
             let pad = terminal(record.request.terminalID) ?? AbsentTerminal(terminalID: record.request.terminalID)
             logger.notice("recovering payment", metadata: ["payment": "\(record.id)", "phase": "\(record.phase.rawValue)"])
             return launch(Checkout(restoring: record, configuration: configuration), terminal: pad) { checkout, now in
@@ -81,9 +81,9 @@ public actor PaymentRunner {
     }
 
     /// The running payment with this id, or the journal's record of a finished one.
-    public func payment(id: String) -> PaymentHandle? {
+    public func payment(id: String) async -> PaymentHandle? {
         if let handle = active[id] { return handle }
-        guard let record = try? journal.payment(id: id) else { return nil }
+        guard let record = try? await journal.payment(id: id) else { return nil }
         return PaymentHandle(record: record, inbox: nil)
     }
 

@@ -63,7 +63,7 @@ public actor RefundService {
 
     public func list(paymentID: String) async throws(TillAPIProblem) -> TillRefundList {
         guard let payment = await lookup(paymentID) else { throw .notFound("no payment \(paymentID)") }
-        let refunds = try records(paymentID)
+        let refunds = try await records(paymentID)
         let committed = RefundDesk.committed(refunds)
         return TillRefundList(
             refunds: refunds.map(TillRefund.init), refunded: committed, refundable: payment.state == .paid ? max(0, payment.amount - committed) : 0)
@@ -72,20 +72,28 @@ public actor RefundService {
     /// Takes one refund to its answer. `replayed`: the answer is an earlier refund's.
     public func refund(paymentID: String, ask: RefundAsk, idempotencyKey: String?) async throws(TillAPIProblem) -> (TillRefund, replayed: Bool) {
         guard let payment = await lookup(paymentID) else { throw .notFound("no payment \(paymentID)") }
-        let refunds = try records(paymentID)
         let facts = RefundablePayment(
             id: payment.id, paid: payment.state == .paid, state: payment.state.rawValue, amount: payment.amount,
             transactionId: payment.transactionId)
-        let decision = RefundDesk.decide(
-            payment: facts, refunds: refunds, ask: ask, idempotencyKey: idempotencyKey, newID: UUID().uuidString.lowercased(), now: Date())
+        let (newID, now) = (UUID().uuidString.lowercased(), Date())
+        // The refunds read, the decision and a new refund's record in one journal transaction:
+        // two requests for one payment at once cannot both spend what is left.
+        let decision: RefundDesk.Decision
+        do {
+            decision = try await journal.decideRefund(paymentID: paymentID) { refunds in
+                let decision = RefundDesk.decide(payment: facts, refunds: refunds, ask: ask, idempotencyKey: idempotencyKey, newID: newID, now: now)
+                if case .send(let new) = decision { return (decision, save: new) }
+                return (decision, save: nil)
+            }
+        } catch {
+            throw TillAPIProblem(statusCode: 503, type: "journal", title: "The refund could not be journaled", detail: "\(error) — nothing was sent to Netgíró")
+        }
         let refund: RefundRecord
         switch decision {
         case .refuse(let refusal): throw Self.problem(refusal)
         case .replay(let earlier): return (TillRefund(earlier), true)
         case .resend(let earlier): refund = earlier
-        case .send(let new):
-            refund = new
-            try save(new)
+        case .send(let new): refund = new
         }
         logger.info("refund requested", metadata: ["payment": "\(paymentID)", "refund": "\(refund.id)", "amount": "\(refund.amount)"])
         let answer: RefundDesk.Answer
@@ -103,21 +111,21 @@ public actor RefundService {
             }
         }
         let done = RefundDesk.apply(answer, to: refund, now: Date())
-        try save(done)
+        try await save(done)
         logger.notice("refund answered", metadata: ["payment": "\(paymentID)", "refund": "\(done.id)", "state": "\(done.state.rawValue)"])
         var resent = false
         if case .resend = decision { resent = true }
         return (TillRefund(done), resent)
     }
 
-    func records(_ paymentID: String) throws(TillAPIProblem) -> [RefundRecord] {
-        do { return try journal.refunds(paymentID: paymentID) } catch {
+    func records(_ paymentID: String) async throws(TillAPIProblem) -> [RefundRecord] {
+        do { return try await journal.refunds(paymentID: paymentID) } catch {
             throw TillAPIProblem(statusCode: 503, type: "journal", title: "The journal cannot be read", detail: "\(error)")
         }
     }
 
-    func save(_ refund: RefundRecord) throws(TillAPIProblem) {
-        do { try journal.save(refund) } catch {
+    func save(_ refund: RefundRecord) async throws(TillAPIProblem) {
+        do { try await journal.save(refund) } catch {
             throw TillAPIProblem(statusCode: 503, type: "journal", title: "The refund could not be journaled", detail: "\(error) — nothing was sent to Netgíró")
         }
     }

@@ -159,7 +159,7 @@ public struct Soak: Sendable {
 
         var records: [PaymentRecord] = []
         for id in ids {
-            if let record = try journal.payment(id: id) { records.append(record) }
+            if let record = try await journal.payment(id: id) { records.append(record) }
         }
         report.audit(records: records, ledger: ledger, captures: captures.withLock { $0 })
         report.unplugDetectionMilliseconds = unplugDetections

@@ -12,14 +12,20 @@ import Musl
 /// one row per transition, in SQLite through GRDB.
 ///
 /// Durability: WAL journal with `synchronous = FULL`, so a write that returned survives a power
-/// cut. The payment runner writes each transition *before* the side effect it precedes (the
-/// write-ahead intent "about to InsertCart reference R" before InsertCart), so after a crash the
-/// journal never knows less than Netgíró about what the bridge may have done.
+/// cut. Writes run on GRDB's writer (its own serial dispatch queue, never Swift's cooperative
+/// pool, whose few threads would otherwise wait out each fsync) and are committed in groups:
+/// writes made while a commit waits for the disk go to disk together in the next one
+/// (``JournalWriter``). Reads run on GRDB's reader connections (a `DatabasePool`: concurrent
+/// with writes in WAL mode). The payment runner writes each transition *before* the side effect
+/// it precedes (the write-ahead intent "about to InsertCart reference R" before InsertCart), so
+/// after a crash the journal never knows less than Netgíró about what the bridge may have done.
 ///
 /// Personal data: a ``PaymentRecord`` holds the customer identifier only masked, and SMS codes
 /// never reach it; nothing else the journal stores comes from the customer.
 public final class PaymentJournal: Sendable {
-    let db: DatabaseQueue
+    /// A `DatabasePool` (one writer, concurrent readers); a `DatabaseQueue` for `:memory:`.
+    let db: any DatabaseWriter
+    let writer: JournalWriter
     public let path: String
 
     /// Opens (creating if needed) the journal at `path`. A new journal file is created mode 0600
@@ -36,11 +42,15 @@ public final class PaymentJournal: Sendable {
             }
         }
         var configuration = Configuration()
-        configuration.journalMode = .wal
+        // An in-memory database has no WAL (SQLite answers "memory"; GRDB would refuse to open).
+        configuration.journalMode = path == ":memory:" ? .default : .wal
         configuration.label = "payment-journal"
+        let db: any DatabaseWriter
         do {
-            db = try DatabaseQueue(path: path, configuration: configuration)
-            // GRDB's WAL set-up chooses NORMAL; payments need every commit on disk.
+            db = path == ":memory:"
+                ? try DatabaseQueue(path: path, configuration: configuration) : try DatabasePool(path: path, configuration: configuration)
+            // GRDB's WAL set-up chooses NORMAL; payments need every commit on disk. Only the
+            // writer connection commits, so only its setting matters.
             try db.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
@@ -48,7 +58,13 @@ public final class PaymentJournal: Sendable {
         } catch {
             throw .cannotOpen(path: path, reason: "\(error)")
         }
+        self.db = db
+        writer = JournalWriter(db)
     }
+
+    /// Writes committed so far and the transactions (fsyncs) they took: with several payments
+    /// at once, fewer commits than writes.
+    public var writeCounts: JournalWriteCounts { writer.writeCounts }
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -105,10 +121,10 @@ public final class PaymentJournal: Sendable {
 
     /// Records a new payment (phase `created`) — or, if `idempotencyKey` was seen before, returns
     /// the payment it named. A reference with a payment still in flight is refused.
-    public func create(_ record: PaymentRecord, idempotencyKey: String? = nil) throws(JournalError) -> Creation {
+    public func create(_ record: PaymentRecord, idempotencyKey: String? = nil) async throws(JournalError) -> Creation {
         do {
             let encoded = try Self.encode(record)
-            return try writeTransaction { db -> Creation in
+            return try await writer.write { db -> Creation in
                 // Cached statements: each is compiled once per connection, not on every payment.
                 if let idempotencyKey,
                     let existing = try Data.fetchOne(
@@ -145,12 +161,12 @@ public final class PaymentJournal: Sendable {
 
     /// Writes one transition durably: the payment's row becomes `transition.record`, and the
     /// transition is appended to its history. Returns once it is on disk.
-    public func record(_ transition: PaymentTransition) throws(JournalError) {
+    public func record(_ transition: PaymentTransition) async throws(JournalError) {
         let record = transition.record
         do {
             // One encoding serves both rows (the payment's latest state and the history entry).
             let encoded = try Self.encode(record)
-            try writeTransaction { db in
+            try await writer.write { db in
                 // Cached statements: each is compiled once per connection, not on every write.
                 try db.cachedStatement(
                     sql: """
@@ -181,9 +197,9 @@ public final class PaymentJournal: Sendable {
     /// Records what staff found for an `unknown` payment, by the rule of
     /// ``PaymentRecord/resolved(by:)`` (read, checked and written in one transaction). Returns the
     /// record as it is then.
-    public func resolve(id: String, _ finding: StaffResolution) throws(JournalError) -> PaymentRecord {
+    public func resolve(id: String, _ finding: StaffResolution) async throws(JournalError) -> PaymentRecord {
         do {
-            return try db.write { db -> PaymentRecord in
+            return try await writer.write { db -> PaymentRecord in
                 guard let data = try Data.fetchOne(db, sql: "SELECT record FROM payment WHERE id = ?", arguments: [id]) else {
                     throw JournalError.noSuchPayment(id)
                 }
@@ -254,7 +270,7 @@ public final class PaymentJournal: Sendable {
 
     /// Payments matching `query`, newest first (creation time, then id), at most `limit`, and
     /// where the next page starts when there are more.
-    public func payments(_ query: Query) throws(JournalError) -> (records: [PaymentRecord], next: Position?) {
+    public func payments(_ query: Query) async throws(JournalError) -> (records: [PaymentRecord], next: Position?) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let reference = query.reference {
@@ -287,9 +303,10 @@ public final class PaymentJournal: Sendable {
         let sql = "SELECT createdAt, id, record FROM payment"
             + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
             + " ORDER BY createdAt DESC, id DESC LIMIT ?"
+        let finalArguments = arguments
         do {
-            return try db.read { db in
-                let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            return try await db.read { db in
+                let rows = try Row.fetchAll(db, sql: sql, arguments: finalArguments)
                 let page = rows.prefix(limit)
                 let records = try page.map { row in try Self.decode(row["record"]) }
                 var next: Position?
@@ -303,38 +320,38 @@ public final class PaymentJournal: Sendable {
         }
     }
 
-    public func payment(id: String) throws(JournalError) -> PaymentRecord? {
-        try readRecords(sql: "SELECT record FROM payment WHERE id = ?", [id]).first
+    public func payment(id: String) async throws(JournalError) -> PaymentRecord? {
+        try await readRecords(sql: "SELECT record FROM payment WHERE id = ?", [id]).first
     }
 
-    public func payment(idempotencyKey: String) throws(JournalError) -> PaymentRecord? {
-        try readRecords(sql: "SELECT record FROM payment WHERE idempotencyKey = ?", [idempotencyKey]).first
+    public func payment(idempotencyKey: String) async throws(JournalError) -> PaymentRecord? {
+        try await readRecords(sql: "SELECT record FROM payment WHERE idempotencyKey = ?", [idempotencyKey]).first
     }
 
     /// The payment in flight for a reference, if any.
-    public func paymentInFlight(reference: String) throws(JournalError) -> PaymentRecord? {
-        try readRecords(sql: "SELECT record FROM payment WHERE reference = ? AND finished = 0", [reference]).first
+    public func paymentInFlight(reference: String) async throws(JournalError) -> PaymentRecord? {
+        try await readRecords(sql: "SELECT record FROM payment WHERE reference = ? AND finished = 0", [reference]).first
     }
 
     /// Every payment for a reference, oldest first.
-    public func payments(reference: String) throws(JournalError) -> [PaymentRecord] {
-        try readRecords(sql: "SELECT record FROM payment WHERE reference = ? ORDER BY createdAt, id", [reference])
+    public func payments(reference: String) async throws(JournalError) -> [PaymentRecord] {
+        try await readRecords(sql: "SELECT record FROM payment WHERE reference = ? ORDER BY createdAt, id", [reference])
     }
 
     /// Every payment not in a final state, oldest first: what recovery resumes at start.
-    public func unfinishedPayments() throws(JournalError) -> [PaymentRecord] {
-        try readRecords(sql: "SELECT record FROM payment WHERE finished = 0 ORDER BY createdAt, id", [])
+    public func unfinishedPayments() async throws(JournalError) -> [PaymentRecord] {
+        try await readRecords(sql: "SELECT record FROM payment WHERE finished = 0 ORDER BY createdAt, id", [])
     }
 
     /// Recent payments, newest first.
-    public func recentPayments(limit: Int = 50) throws(JournalError) -> [PaymentRecord] {
-        try readRecords(sql: "SELECT record FROM payment ORDER BY createdAt DESC, id DESC LIMIT ?", [limit])
+    public func recentPayments(limit: Int = 50) async throws(JournalError) -> [PaymentRecord] {
+        try await readRecords(sql: "SELECT record FROM payment ORDER BY createdAt DESC, id DESC LIMIT ?", [limit])
     }
 
     /// One payment's history, in order.
-    public func transitions(paymentID: String) throws(JournalError) -> [PaymentTransition] {
+    public func transitions(paymentID: String) async throws(JournalError) -> [PaymentTransition] {
         do {
-            return try db.read { db in
+            return try await db.read { db in
                 try Row.fetchAll(
                     db, sql: "SELECT at, fromPhase, cause, record FROM transition WHERE paymentId = ? ORDER BY seq",
                     arguments: [paymentID]
@@ -354,9 +371,9 @@ public final class PaymentJournal: Sendable {
     /// Deletes finished payments (and their transitions) that finished before `cutoff`. Unfinished
     /// payments are never purged. Returns how many payments were deleted.
     @discardableResult
-    public func purgeFinished(before cutoff: Date) throws(JournalError) -> Int {
+    public func purgeFinished(before cutoff: Date) async throws(JournalError) -> Int {
         do {
-            return try db.write { db in
+            return try await writer.write { db in
                 try db.execute(
                     sql: "DELETE FROM transition WHERE paymentId IN (SELECT id FROM payment WHERE finished = 1 AND finishedAt < ?)",
                     arguments: [cutoff])
@@ -370,15 +387,15 @@ public final class PaymentJournal: Sendable {
 
     /// Keeps finished payments for `retention` (e.g. 90 days) before `now`.
     @discardableResult
-    public func purgeFinished(olderThan retention: Duration, now: Date) throws(JournalError) -> Int {
+    public func purgeFinished(olderThan retention: Duration, now: Date) async throws(JournalError) -> Int {
         let (seconds, atto) = retention.components
-        return try purgeFinished(before: now.addingTimeInterval(-(Double(seconds) + Double(atto) / 1e18)))
+        return try await purgeFinished(before: now.addingTimeInterval(-(Double(seconds) + Double(atto) / 1e18)))
     }
 
     /// `journal_mode` and `synchronous` as SQLite reports them (for checks and diagnostics).
-    public func durabilitySettings() throws(JournalError) -> (journalMode: String, synchronous: Int) {
+    public func durabilitySettings() async throws(JournalError) -> (journalMode: String, synchronous: Int) {
         do {
-            return try db.writeWithoutTransaction { db in
+            return try await db.writeWithoutTransaction { db in
                 (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "?", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
             }
         } catch {
@@ -393,31 +410,13 @@ public final class PaymentJournal: Sendable {
 
     // MARK: Machinery
 
-    private func readRecords(sql: String, _ arguments: StatementArguments) throws(JournalError) -> [PaymentRecord] {
+    private func readRecords(sql: String, _ arguments: StatementArguments) async throws(JournalError) -> [PaymentRecord] {
         do {
-            return try db.read { db in
+            return try await db.read { db in
                 try Data.fetchAll(db, sql: sql, arguments: arguments).map(Self.decode)
             }
         } catch {
             throw .readFailed(reason: "\(error)")
-        }
-    }
-
-    /// `db.write` with its `BEGIN` and `COMMIT` as cached statements: GRDB compiles them again
-    /// for every transaction, and the payment path writes several per payment. The same
-    /// immediate transaction as GRDB 7's `db.write`; rolled back if anything in it (the commit
-    /// included) throws.
-    private func writeTransaction<T>(_ updates: (Database) throws -> T) throws -> T {
-        try db.writeWithoutTransaction { db in
-            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-            do {
-                let result = try updates(db)
-                try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-                return result
-            } catch {
-                if db.isInsideTransaction { try? db.rollback() }
-                throw error
-            }
         }
     }
 

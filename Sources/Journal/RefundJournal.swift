@@ -20,29 +20,52 @@ extension PaymentJournal {
     }
 
     /// Journals a new refund, or the new state of one.
-    public func save(_ refund: RefundRecord) throws(JournalError) {
+    public func save(_ refund: RefundRecord) async throws(JournalError) {
         do {
             let data = try Self.encodeRefund(refund)
-            try db.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO refund (id, paymentId, idempotencyKey, state, createdAt, record) VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(id) DO UPDATE SET state = excluded.state, record = excluded.record
-                        """,
-                    arguments: [refund.id, refund.paymentID, refund.idempotencyKey, refund.state.rawValue, refund.createdAt, data])
-            }
+            try await writer.write { db in try Self.upsert(refund, data, db) }
         } catch {
             throw .writeFailed(paymentID: refund.paymentID, reason: "refund \(refund.id): \(error)")
         }
     }
 
-    /// The refunds of a payment, oldest first.
-    public func refunds(paymentID: String) throws(JournalError) -> [RefundRecord] {
+    /// Reads a payment's refunds, lets `decide` (a pure rule) choose from them, and journals the
+    /// refund it returns to save — in one write transaction, so that two requests for the same
+    /// payment never both decide on the same refunds (each sees the other's refund or none of it).
+    public func decideRefund<Decision: Sendable>(
+        paymentID: String, _ decide: @escaping @Sendable ([RefundRecord]) -> (Decision, save: RefundRecord?)
+    ) async throws(JournalError) -> Decision {
         do {
-            return try db.read { db in
-                try Data.fetchAll(db, sql: "SELECT record FROM refund WHERE paymentId = ? ORDER BY createdAt, rowid", arguments: [paymentID])
-                    .map(Self.decodeRefund)
+            return try await writer.write { db in
+                let refunds = try Self.fetchRefunds(paymentID, db)
+                let (decision, save) = decide(refunds)
+                if let save { try Self.upsert(save, try Self.encodeRefund(save), db) }
+                return decision
             }
+        } catch {
+            throw .writeFailed(paymentID: paymentID, reason: "refund: \(error)")
+        }
+    }
+
+    private static func upsert(_ refund: RefundRecord, _ data: Data, _ db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO refund (id, paymentId, idempotencyKey, state, createdAt, record) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET state = excluded.state, record = excluded.record
+                """
+        ).execute(arguments: [refund.id, refund.paymentID, refund.idempotencyKey, refund.state.rawValue, refund.createdAt, data])
+    }
+
+    private static func fetchRefunds(_ paymentID: String, _ db: Database) throws -> [RefundRecord] {
+        try Data.fetchAll(
+            db.cachedStatement(sql: "SELECT record FROM refund WHERE paymentId = ? ORDER BY createdAt, rowid"), arguments: [paymentID]
+        ).map(Self.decodeRefund)
+    }
+
+    /// The refunds of a payment, oldest first.
+    public func refunds(paymentID: String) async throws(JournalError) -> [RefundRecord] {
+        do {
+            return try await db.read { db in try Self.fetchRefunds(paymentID, db) }
         } catch {
             throw .readFailed(reason: "\(error)")
         }

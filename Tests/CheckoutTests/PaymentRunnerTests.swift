@@ -90,25 +90,25 @@ final class JournalCheckingGateway: PaymentGateway, @unchecked Sendable {
 
     var seen: [(NetgiroCall, PaymentPhase?, String?)] { lock.withLock { _seen } }
 
-    private func note(_ call: NetgiroCall) {
-        let record = try? journal.unfinishedPayments().first
+    private func note(_ call: NetgiroCall) async {
+        let record = try? await journal.unfinishedPayments().first
         lock.withLock { _seen.append((call, record?.phase, record?.transactionId)) }
     }
 
     func insertCart(_ request: InsertCartRequest) async throws(NetgiroClientError) -> InsertCartResponse {
-        note(.insertCart)
+        await note(.insertCart)
         return try await inner.insertCart(request)
     }
     func checkCart(transactionId: String) async throws(NetgiroClientError) -> CartResponse {
-        note(.checkCart)
+        await note(.checkCart)
         return try await inner.checkCart(transactionId: transactionId)
     }
     func confirmCart(transactionId: String, identifier: String?) async throws(NetgiroClientError) -> CartResponse {
-        note(.confirmCart)
+        await note(.confirmCart)
         return try await inner.confirmCart(transactionId: transactionId, identifier: identifier)
     }
     func cancelCart(transactionId: String) async throws(NetgiroClientError) -> CartResponse {
-        note(.cancelCart)
+        await note(.cancelCart)
         return try await inner.cancelCart(transactionId: transactionId)
     }
 }
@@ -211,7 +211,7 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
             #expect(carts.first?.count(.confirmCart) == CheckoutFlowTests.expectedConfirms(customer, type))
             #expect(terminal.screens.contains(.paid(amount: 2500)))
             // The journal has the outcome, and the intent was on disk before InsertCart went out.
-            #expect(try e.journal.payment(id: handle.id)?.phase == .paid)
+            #expect(try await e.journal.payment(id: handle.id)?.phase == .paid)
             let insert = try #require(e.gateway.seen.first { $0.0 == .insertCart })
             #expect(insert.1 == .inserting)
             for call in e.gateway.seen where call.0 != .insertCart {
@@ -333,22 +333,22 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
 @Suite(.serialized) struct PaymentRecoveryTests {
     /// Puts a payment into the journal as a crashed bridge would have left it.
     func crashed(_ e: EndToEnd, reference: String, phase: PaymentPhase, transactionId: String?, deadline: Date? = nil,
-                 cancel: CancelReason? = nil) throws -> PaymentRecord {
+                 cancel: CancelReason? = nil) async throws -> PaymentRecord {
         var record = try Checkout(id: "crashed-\(reference)", request: e.request(.manual, reference: reference), now: Date()).record
-        _ = try e.journal.create(record)
+        _ = try await e.journal.create(record)
         record.phase = phase
         record.transactionId = transactionId
         record.cancelReason = cancel
         record.customerMasked = "*******234"
         if let deadline { record.deadline = deadline }
-        try e.journal.record(PaymentTransition(from: .created, record: record, cause: "before the crash", at: Date()))
+        try await e.journal.record(PaymentTransition(from: .created, record: record, cause: "before the crash", at: Date()))
         return record
     }
 
     /// Manual: the orphan cart can never be captured, so the payment failed and may be taken again.
     @Test func insertCartIntentWithoutTransactionIdFailsRetryableUnderManual() async throws {
         try await EndToEnd.run { e in
-            _ = try crashed(e, reference: "REC-1", phase: .inserting, transactionId: nil)
+            _ = try await crashed(e, reference: "REC-1", phase: .inserting, transactionId: nil)
             let handles = try await e.runner.recover { _ in nil }
             #expect(handles.count == 1)
             let record = try await finalRecord(handles[0])
@@ -357,7 +357,7 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
             #expect(record.retryable == true)
             #expect(record.lastMessage?.contains("REC-1") == true)
             #expect(e.gateway.seen.isEmpty)  // never inserted again
-            #expect(try e.journal.unfinishedPayments().isEmpty)
+            #expect(try await e.journal.unfinishedPayments().isEmpty)
         }
     }
 
@@ -366,7 +366,7 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
             let inserted = try await e.client.insertCart(InsertCartRequest(
                 amount: 2500, reference: "REC-2", customerId: Customer.appCode.id, confirmationType: .manual))
             let id = try #require(inserted.transactionId)
-            _ = try crashed(e, reference: "REC-2", phase: .awaitingCustomer, transactionId: id)
+            _ = try await crashed(e, reference: "REC-2", phase: .awaitingCustomer, transactionId: id)
             let pad = ScriptedTerminal(identifiers: [])
             let handles = try await e.runner.recover { $0 == "PAD-1" ? pad : nil }
             let record = try await finalRecord(handles[0])
@@ -382,7 +382,7 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
             let inserted = try await e.client.insertCart(InsertCartRequest(
                 amount: 2500, reference: "REC-3", customerId: NetgiroSimCustomers.silentGSM, confirmationType: .manual))
             let id = try #require(inserted.transactionId)
-            _ = try crashed(e, reference: "REC-3", phase: .awaitingCustomer, transactionId: id, deadline: Date().addingTimeInterval(-1))
+            _ = try await crashed(e, reference: "REC-3", phase: .awaitingCustomer, transactionId: id, deadline: Date().addingTimeInterval(-1))
             let handles = try await e.runner.recover { _ in nil }
             let record = try await finalRecord(handles[0])
             #expect(record.phase == .cancelled)
@@ -397,7 +397,7 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
             let inserted = try await e.client.insertCart(InsertCartRequest(
                 amount: 2500, reference: "REC-4", customerId: Customer.appCode.id, confirmationType: .automatic))
             let id = try #require(inserted.transactionId)
-            _ = try crashed(e, reference: "REC-4", phase: .awaitingCustomer, transactionId: id, cancel: .till)
+            _ = try await crashed(e, reference: "REC-4", phase: .awaitingCustomer, transactionId: id, cancel: .till)
             let handles = try await e.runner.recover { _ in nil }
             let record = try await finalRecord(handles[0])
             #expect(record.phase == .paid)  // CancelCart answered 10200: the customer won

@@ -15,22 +15,22 @@ import Testing
         return record
     }
 
-    func journal(with records: [PaymentRecord], _ body: (PaymentJournal) throws -> Void) throws {
+    func journal(with records: [PaymentRecord], _ body: (PaymentJournal) async throws -> Void) async throws {
         let tmp = TempJournal()
         defer { tmp.remove() }
         let journal = try tmp.open()
         for r in records {
             var created = r
             created.phase = .created
-            _ = try journal.create(created)
+            _ = try await journal.create(created)
             if r.phase != .created {
-                try journal.record(PaymentTransition(from: .created, record: r, cause: "test", at: r.createdAt))
+                try await journal.record(PaymentTransition(from: .created, record: r, cause: "test", at: r.createdAt))
             }
         }
-        try body(journal)
+        try await body(journal)
     }
 
-    @Test func paymentsAreFoundByFilterNewestFirstPageByPage() throws {
+    @Test func paymentsAreFoundByFilterNewestFirstPageByPage() async throws {
         let records = [
             record("a", reference: "R-1", at: 0, phase: .paid),
             record("b", reference: "R-2", terminal: "NGP-2", at: 60, phase: .unknown),
@@ -38,51 +38,51 @@ import Testing
             record("d", reference: "R-3", at: 3600, phase: .unknown),
             record("e", reference: "R-4", at: 7200, phase: .awaitingCustomer),
         ]
-        try journal(with: records) { journal in
+        try await journal(with: records) { journal in
             var seen: [String] = []
             var after: PaymentJournal.Position?
             repeat {
-                let page = try journal.payments(.init(limit: 2, after: after))
+                let page = try await journal.payments(.init(limit: 2, after: after))
                 #expect(page.records.count <= 2)
                 seen += page.records.map(\.id)
                 after = page.next
             } while after != nil
             #expect(seen == ["e", "d", "c", "b", "a"])
 
-            #expect(try journal.payments(.init(reference: "R-1")).records.map(\.id) == ["c", "a"])
-            #expect(try journal.payments(.init(phases: [.unknown])).records.map(\.id) == ["d", "b"])
-            #expect(try journal.payments(.init(terminalID: "NGP-2")).records.map(\.id) == ["b"])
-            #expect(try journal.payments(.init(phases: [])).records.isEmpty)
-            let window = try journal.payments(
+            #expect(try await journal.payments(.init(reference: "R-1")).records.map(\.id) == ["c", "a"])
+            #expect(try await journal.payments(.init(phases: [.unknown])).records.map(\.id) == ["d", "b"])
+            #expect(try await journal.payments(.init(terminalID: "NGP-2")).records.map(\.id) == ["b"])
+            #expect(try await journal.payments(.init(phases: [])).records.isEmpty)
+            let window = try await journal.payments(
                 .init(from: CheckoutHarness.epoch.addingTimeInterval(60), to: CheckoutHarness.epoch.addingTimeInterval(3600)))
             #expect(window.records.map(\.id) == ["c", "b"], "from inclusive, to exclusive")
             #expect(window.next == nil)
         }
     }
 
-    @Test func staffResolveOnlyAnUnknownPaymentAndOnlyOnce() throws {
+    @Test func staffResolveOnlyAnUnknownPaymentAndOnlyOnce() async throws {
         let at = CheckoutHarness.epoch.addingTimeInterval(86_400)
-        try journal(with: [record("u", reference: "R-U", at: 0, phase: .unknown), record("p", reference: "R-P", at: 1, phase: .paid)]) { journal in
+        try await journal(with: [record("u", reference: "R-U", at: 0, phase: .unknown), record("p", reference: "R-P", at: 1, phase: .paid)]) { journal in
             let paid = StaffResolution(outcome: .paid, transactionId: "T-9", note: "checked by Anna", at: at)
-            let resolved = try journal.resolve(id: "u", paid)
+            let resolved = try await journal.resolve(id: "u", paid)
             #expect(resolved.phase == .unknown, "the state the bridge reached stays")
             #expect(resolved.resolution == paid)
-            #expect(try journal.payment(id: "u")?.resolution == paid)
-            let history = try journal.transitions(paymentID: "u")
+            #expect(try await journal.payment(id: "u")?.resolution == paid)
+            let history = try await journal.transitions(paymentID: "u")
             #expect(history.last?.cause.contains("resolved by staff: paid") == true && history.last?.from == .unknown)
 
             // The same finding again changes nothing; another is refused.
-            #expect(try journal.resolve(id: "u", StaffResolution(outcome: .paid, transactionId: "t-9", at: at.addingTimeInterval(5))).resolution == paid)
-            #expect(try journal.transitions(paymentID: "u").count == history.count)
-            #expect(throws: JournalError.resolutionRefused(paymentID: "u", .alreadyResolved(paid))) {
-                try journal.resolve(id: "u", StaffResolution(outcome: .notPaid, at: at))
+            #expect(try await journal.resolve(id: "u", StaffResolution(outcome: .paid, transactionId: "t-9", at: at.addingTimeInterval(5))).resolution == paid)
+            #expect(try await journal.transitions(paymentID: "u").count == history.count)
+            await #expect(throws: JournalError.resolutionRefused(paymentID: "u", .alreadyResolved(paid))) {
+                try await journal.resolve(id: "u", StaffResolution(outcome: .notPaid, at: at))
             }
             // A final state the bridge reached itself is never overwritten.
-            #expect(throws: JournalError.resolutionRefused(paymentID: "p", .notUnknown(.paid))) {
-                try journal.resolve(id: "p", StaffResolution(outcome: .notPaid, at: at))
+            await #expect(throws: JournalError.resolutionRefused(paymentID: "p", .notUnknown(.paid))) {
+                try await journal.resolve(id: "p", StaffResolution(outcome: .notPaid, at: at))
             }
-            #expect(try journal.payment(id: "p")?.resolution == nil)
-            #expect(throws: JournalError.noSuchPayment("x")) { try journal.resolve(id: "x", StaffResolution(outcome: .notPaid, at: at)) }
+            #expect(try await journal.payment(id: "p")?.resolution == nil)
+            await #expect(throws: JournalError.noSuchPayment("x")) { try await journal.resolve(id: "x", StaffResolution(outcome: .notPaid, at: at)) }
         }
     }
 

@@ -62,7 +62,7 @@ import Testing
             id: "P1", paid: false, state: "unknown", amount: 2500, transactionId: "T1")) == .replay(done))
     }
 
-    @Test func journalKeepsRefundsAcrossReopening() throws {
+    @Test func journalKeepsRefundsAcrossReopening() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("refund-journal-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -70,17 +70,17 @@ import Testing
         let payment = newRecord(id: "P1")
         do {
             let journal = try PaymentJournal(path: path)
-            _ = try journal.create(payment)
+            _ = try await journal.create(payment)
             guard case .send(let refund) = decide([], amount: 900, key: "K") else { Issue.record("not sent"); return }
-            try journal.save(refund)
-            try journal.save(RefundDesk.apply(.unknown(cause: "timeout"), to: refund, now: now))
+            try await journal.save(refund)
+            try await journal.save(RefundDesk.apply(.unknown(cause: "timeout"), to: refund, now: now))
             try journal.close()
         }
         let reopened = try PaymentJournal(path: path)
-        let refunds = try reopened.refunds(paymentID: "P1")
+        let refunds = try await reopened.refunds(paymentID: "P1")
         #expect(refunds.count == 1)
         #expect(refunds.first?.state == .unknown && refunds.first?.amount == 900 && refunds.first?.idempotencyKey == "K")
-        #expect(try reopened.refunds(paymentID: "P2").isEmpty)
+        #expect(try await reopened.refunds(paymentID: "P2").isEmpty)
         try reopened.close()
     }
 }

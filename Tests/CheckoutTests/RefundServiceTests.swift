@@ -34,7 +34,7 @@ import Testing
                 InsertCartRequest(amount: 2500, reference: "R-1", customerId: "5000041234", confirmationType: .automatic))
             let transactionId = try #require(inserted.transactionId)
             #expect(inserted.resultCode == .paymentCompleted)
-            _ = try journal.create(newRecord(id: "P1"))
+            _ = try await journal.create(newRecord(id: "P1"))
             let now = Date()
             let payment = TillPayment(
                 id: "P1", state: .paid, amount: 2500, reference: "R-1", confirmation: .automatic, terminal: "PAD", createdAt: now,

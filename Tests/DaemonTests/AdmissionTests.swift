@@ -59,7 +59,7 @@ actor SwitchableTerminals: PaymentTerminals {
                 #expect(answer.problem?.kind == "terminal-offline" && answer.problem?.field == "terminal")
                 #expect(answer.headers.first(name: "Retry-After").flatMap(Int.init).map { $0 > 0 } == true)
             }
-            #expect(try bridge.journal.recentPayments().isEmpty)
+            #expect(try await bridge.journal.recentPayments().isEmpty)
         }
     }
 
@@ -74,7 +74,7 @@ actor SwitchableTerminals: PaymentTerminals {
             #expect(answer.problem?.kind == "terminal-cannot-pay" && answer.problem?.field == "terminal")
             #expect(answer.problem?.rule == "prompt-customer-id")
             #expect(answer.problem?.detail.contains("customer-id") == true)
-            #expect(try bridge.journal.recentPayments().isEmpty)
+            #expect(try await bridge.journal.recentPayments().isEmpty)
         }
     }
 
@@ -112,7 +112,7 @@ actor SwitchableTerminals: PaymentTerminals {
             #expect(same.status == 201 && same.headers.first(name: "Idempotent-Replayed") == "true")
             let payment = try started.decode(TillPayment.self)
             _ = try await bridge.api.client.cancel(payment.id)
-            #expect(try bridge.journal.recentPayments().count == 1)
+            #expect(try await bridge.journal.recentPayments().count == 1)
         }
     }
 
@@ -138,7 +138,7 @@ actor SwitchableTerminals: PaymentTerminals {
                 #expect(again.problem?.kind == "reference-in-use" && again.problem?.field == "reference")
                 #expect(again.problem?.payment?.id == first.id && again.problem?.payment?.state == .paid)
             }
-            #expect(try bridge.journal.recentPayments().count == 1)
+            #expect(try await bridge.journal.recentPayments().count == 1)
 
             let repeated = try await bridge.pay(#"{"amount": 2500, "reference": "R-PAID", "repeat": true}"#, key: "sale-3")
             #expect(repeated.id != first.id)
@@ -176,7 +176,7 @@ actor SwitchableTerminals: PaymentTerminals {
             #expect(try rerun.decode(TillPayment.self).id == firstID)
             let last = try await bridge.api.client.followEvents(firstID) { _ in }
             #expect(last?.payment?.state == .paid)
-            #expect(try bridge.journal.recentPayments().count == 1)
+            #expect(try await bridge.journal.recentPayments().count == 1)
         }
     }
 }

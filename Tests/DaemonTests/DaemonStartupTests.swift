@@ -14,13 +14,13 @@ import Glibc
         try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
     }
 
-    @Test func newJournalFilesAreForTheOwnerOnlyWhateverTheUmask() throws {
+    @Test func newJournalFilesAreForTheOwnerOnlyWhateverTheUmask() async throws {
         let scratch = try ScratchDirectory()
         let path = scratch.path + "/journal.sqlite"
         let old = umask(0o022)
         defer { umask(old) }
         let journal = try PaymentJournal(path: path)
-        _ = try journal.recentPayments()
+        _ = try await journal.recentPayments()
         for file in [path, path + "-wal", path + "-shm"] where FileManager.default.fileExists(atPath: file) {
             let m = try mode(file)
             #expect(m & 0o077 == 0, "\(file) is \(String(m, radix: 8))")

@@ -181,7 +181,7 @@ final class BridgeUnderTest: Sendable {
             let last = try await bridge.api.client.followEvents(first.id) { _ in }
             #expect(last?.payment?.state == .paid)
             // One payment in the journal, not two.
-            #expect(try bridge.journal.recentPayments().count == 1)
+            #expect(try await bridge.journal.recentPayments().count == 1)
         }
     }
 

@@ -39,14 +39,14 @@ import Testing
             #expect(resolved.status == 200)
             let view = try await bridge.api.client.payment(lost.id).decode(TillPayment.self)
             #expect(view.state == .unknown && view.resolution?.outcome == .notPaid && view.resolution?.note == "checked by Anna")
-            #expect(try bridge.journal.transitions(paymentID: lost.id).last?.cause == "resolved by staff: not paid at Netgíró")
+            #expect(try await bridge.journal.transitions(paymentID: lost.id).last?.cause == "resolved by staff: not paid at Netgíró")
             #expect(bridge.log.text.contains("payment resolved by staff"))
 
             // The paid one ended by Netgíró's own answer: it stands.
             let refused = try await bridge.api.client.request(
                 .POST, "/v1/payments/\(paid.id)/resolution", body: Data(#"{"outcome": "not-paid"}"#.utf8))
             #expect(refused.status == 409 && refused.problem?.payment?.state == .paid)
-            #expect(try bridge.journal.payment(id: paid.id)?.resolution == nil)
+            #expect(try await bridge.journal.payment(id: paid.id)?.resolution == nil)
         } catch {
             await bridge.stop()
             throw error

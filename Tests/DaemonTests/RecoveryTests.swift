@@ -27,7 +27,7 @@ struct LateTerminals: PaymentTerminals {
                 id: UUID().uuidString.lowercased(),
                 request: PaymentRequest(amount: 2990, reference: "R-RECOVER", terminalID: "NGP-LATE"),
                 createdAt: Date(), deadline: Date().addingTimeInterval(120))
-            _ = try bridge.journal.create(record)
+            _ = try await bridge.journal.create(record)
             let recovered = try await bridge.service.recover()
             #expect(recovered == [record.id])
             let last = try await bridge.api.client.followEvents(record.id) { _ in }
@@ -51,7 +51,7 @@ struct LateTerminals: PaymentTerminals {
                 id: UUID().uuidString.lowercased(),
                 request: PaymentRequest(amount: 990, reference: "R-GONE", terminalID: "NGP-GONE"),
                 createdAt: Date(), deadline: Date().addingTimeInterval(120))
-            _ = try bridge.journal.create(record)
+            _ = try await bridge.journal.create(record)
             _ = try await bridge.service.recover()
             let last = try await bridge.api.client.followEvents(record.id) { _ in }
             #expect(last?.payment?.state == .failed)

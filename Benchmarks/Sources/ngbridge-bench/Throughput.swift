@@ -36,6 +36,9 @@ struct ThroughputResult {
     var simulatorThreadsSeen = 0
     var latency = Samples()
     var cpu = CPUSplit()
+    /// Journal writes and commits (fsyncs) over the window: fewer commits than writes when
+    /// payments' writes were committed together.
+    var journalWrites = JournalWriteCounts()
     var perSecond: Double { Double(paid) / seconds }
 }
 
@@ -253,10 +256,12 @@ func throughput(
     let simTIDs = simulatorThreads.withLock { $0 }
     let cpu0 = CPUSnapshot.take(netgiroPID: netgiroPID, simulatorThreads: simTIDs)
     let t0 = monotonicNanos()
+    let writes0 = journal.writeCounts
     tally.withLock { $0.measuring = true }
     try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
     tally.withLock { $0.measuring = false }
     let t1 = monotonicNanos()
+    let writes1 = journal.writeCounts
     let cpu1 = CPUSnapshot.take(netgiroPID: netgiroPID, simulatorThreads: simTIDs)
     result0SimThreads = simTIDs.count
     tally.withLock { $0.stopping = true }
@@ -270,6 +275,7 @@ func throughput(
     result.otherPhases = final.otherPhases
     result.journal = journalParent ?? "/tmp (disk)"
     result.latency = final.latency
+    result.journalWrites = JournalWriteCounts(writes: writes1.writes - writes0.writes, commits: writes1.commits - writes0.commits)
     result.cpu.padSimulators = cpu1.pads - cpu0.pads
     result.cpu.restOfProcess = (cpu1.all - cpu0.all) - result.cpu.padSimulators
     if let a = cpu0.netgiro, let b = cpu1.netgiro { result.cpu.netgiroProcess = b - a }
@@ -299,6 +305,10 @@ func throughputLine(_ r: ThroughputResult) -> String {
     }
     if r.paid > 0 {
         out += String(format: "; %.2f ms CPU per payment", total / Double(r.paid) * 1000)
+    }
+    let w = r.journalWrites
+    if w.commits > 0 {
+        out += String(format: "\n    journal: %d writes in %d commits (%.2f writes per fsync)", w.writes, w.commits, Double(w.writes) / Double(w.commits))
     }
     return out
 }
