@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Bridge", targets: ["Bridge"]),
         // For the Benchmarks/ package's in-process payment benchmarks (simulators, runner, journal).
         .library(name: "PinpadFirmware", targets: ["PinpadFirmware"]),
+        .library(name: "NetgiroModels", targets: ["NetgiroModels"]),
         .library(name: "NetgiroAPI", targets: ["NetgiroAPI"]),
         .library(name: "Checkout", targets: ["Checkout"]),
         .library(name: "Journal", targets: ["Journal"]),
@@ -50,12 +51,17 @@ let package = Package(
         .systemLibrary(
             name: "CUmockdev", pkgConfig: "umockdev-1.0",
             providers: [.apt(["libumockdev-dev"])]),
-        // Netgíró v1 Checkout client: signing, JSON models, result codes.
+        // Netgíró v1's wire format without any HTTP: JSON models, result codes, errors, dates,
+        // personal-data masking, the signing recipe. Foundation, plus swift-crypto for SHA-256 only.
+        .target(
+            name: "NetgiroModels",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // Netgíró v1 Checkout and partner-refund HTTP clients, the nonce generator.
         .target(
             name: "NetgiroAPI",
             dependencies: [
+                "NetgiroModels",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -64,9 +70,9 @@ let package = Package(
         // The till API's wire types and request validation (Foundation only; Bridge re-exports it).
         .target(name: "TillAPIContract"),
         // One payment as a pure state machine: customer-id rules, poll schedule, race rules.
-        .target(name: "Checkout", dependencies: ["NetgiroAPI"]),
+        .target(name: "Checkout", dependencies: ["NetgiroModels"]),
         // Admission: which terminal, busy, idempotency, reference reuse, cancel — a pure core.
-        .target(name: "Admission", dependencies: ["Checkout", "NetgiroAPI", "TillAPIContract"]),
+        .target(name: "Admission", dependencies: ["Checkout", "NetgiroModels", "TillAPIContract"]),
         // Durable payment records (SQLite, write-ahead intents) and crash-recovery queries.
         .target(
             name: "Journal",
@@ -129,7 +135,7 @@ let package = Package(
         .testTarget(name: "PinpadProtocolTests", dependencies: ["PinpadProtocol", "Bridge"]),
         .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
-        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "Simulators"]),
+        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "NetgiroModels", "Simulators"]),
         // The firmware image in QEMU, driven over its pty by the bridge's host side (skips without QEMU).
         .testTarget(
             name: "PinpadQEMUTests",
@@ -138,7 +144,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "Simulators", "SerialLine"]),
-        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI", "Admission"]),
+        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI", "NetgiroModels", "Admission"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [

@@ -1,5 +1,6 @@
 import Foundation
 @testable import NetgiroAPI
+@testable import NetgiroModels
 import Simulators
 import Testing
 

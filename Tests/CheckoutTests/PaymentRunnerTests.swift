@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import NetgiroAPI
+@testable import NetgiroModels
 import Simulators
 import Testing
 

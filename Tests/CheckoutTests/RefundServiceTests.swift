@@ -6,6 +6,7 @@ import Testing
 @testable import Checkout
 @testable import Journal
 @testable import NetgiroAPI
+@testable import NetgiroModels
 @testable import Simulators
 
 /// ``RefundService`` against the Netgíró simulator: a refund whose answer is lost stays

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import NetgiroAPI
+@testable import NetgiroModels
 @testable import Simulators
 
 /// Runs `body`, which should fail with a client error, and returns that error.

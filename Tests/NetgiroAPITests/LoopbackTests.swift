@@ -3,6 +3,7 @@ import Logging
 import Testing
 
 @testable import NetgiroAPI
+@testable import NetgiroModels
 @testable import Simulators
 
 /// A simulator on a loopback port with a manual clock, a client pointed at it, and (for

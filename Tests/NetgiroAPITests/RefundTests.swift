@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import NetgiroAPI
+@testable import NetgiroModels
 @testable import Simulators
 
 /// Refunds on Netgíró's partner API (docs/netgiro-refund.md): the request, reading the answer,

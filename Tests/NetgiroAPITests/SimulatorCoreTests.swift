@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import NetgiroAPI
+@testable import NetgiroModels
 @testable import Simulators
 
 @Suite struct SimulatorCoreTests {

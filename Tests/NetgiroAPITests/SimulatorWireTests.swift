@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import NetgiroAPI
+@testable import NetgiroModels
 @testable import Simulators
 
 /// The simulator refuses each class of malformed request, as Netgíró would.

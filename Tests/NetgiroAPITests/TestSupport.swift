@@ -1,6 +1,7 @@
 import Foundation
 
 @testable import NetgiroAPI
+@testable import NetgiroModels
 @testable import Simulators
 
 /// Builds wire requests the way a correct client would, for driving the simulator's pure core.
