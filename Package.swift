@@ -19,7 +19,9 @@ let package = Package(
         .library(name: "NetgiroAPI", targets: ["NetgiroAPI"]),
         .library(name: "Checkout", targets: ["Checkout"]),
         .library(name: "Journal", targets: ["Journal"]),
-        .library(name: "Simulators", targets: ["Simulators"]),
+        .library(name: "NetgiroSim", targets: ["NetgiroSim"]),
+        .library(name: "PinpadSim", targets: ["PinpadSim"]),
+        .library(name: "LineFaults", targets: ["LineFaults"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -77,15 +79,23 @@ let package = Package(
         .target(
             name: "Journal",
             dependencies: ["Checkout", .product(name: "GRDB", package: "GRDB.swift")]),
-        // Netgíró API simulator and PIN-pad simulator host.
+        // The repository's one lock box (`Locked`) and one seeded generator (`SeededRandom`).
+        .target(name: "Common"),
+        // Netgíró API simulator: strict pure core, HTTP shell, control client, callback receiver.
         .target(
-            name: "Simulators",
+            name: "NetgiroSim",
             dependencies: [
-                "NetgiroAPI", "PinpadProtocol", "PinpadFirmware", "SerialLine",
+                "NetgiroModels", "Common",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Faults on a pad's line: the fault description and the proxy between a pad and the bridge.
+        .target(name: "LineFaults", dependencies: ["SerialLine", "Common"]),
+        // PIN-pad simulator: the firmware on a pty, terminal UI, QEMU runner, scenarios, transcript.
+        .target(
+            name: "PinpadSim",
+            dependencies: ["PinpadProtocol", "PinpadFirmware", "SerialLine", "LineFaults", "Common"]),
         // The daemon and host-side tooling that is not argument parsing.
         .target(
             name: "Bridge",
@@ -110,7 +120,7 @@ let package = Package(
         .target(
             name: "Demo",
             dependencies: [
-                "Bridge", "Simulators", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
+                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 // `demo --till-page`: the example till's page server in front of the till API.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -128,32 +138,32 @@ let package = Package(
         .executableTarget(
             name: "ngbridge",
             dependencies: [
-                "Bridge", "Simulators", "Demo", "DeviceWatch", "NetgiroAPI",
+                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Demo", "DeviceWatch", "NetgiroAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(name: "PinpadProtocolTests", dependencies: ["PinpadProtocol", "Bridge"]),
         .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
-        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "NetgiroModels", "Simulators"]),
+        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "NetgiroModels", "NetgiroSim"]),
         // The firmware image in QEMU, driven over its pty by the bridge's host side (skips without QEMU).
         .testTarget(
             name: "PinpadQEMUTests",
             dependencies: [
-                "Simulators", "Bridge", "SerialLine", "PinpadProtocol", "Checkout", "Journal", "NetgiroAPI",
+                "NetgiroSim", "PinpadSim", "Bridge", "SerialLine", "PinpadProtocol", "Checkout", "Journal", "NetgiroAPI",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "Simulators", "SerialLine"]),
-        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI", "NetgiroModels", "Admission"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "PinpadSim", "LineFaults", "SerialLine"]),
+        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "NetgiroSim", "NetgiroAPI", "NetgiroModels", "Admission"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Bridge", "Checkout", "Journal", "NetgiroAPI", "Simulators", "PinpadFirmware", "PinpadProtocol",
+                "Bridge", "Checkout", "Journal", "NetgiroAPI", "NetgiroSim", "PinpadSim", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
-        .testTarget(name: "PinpadSimulatorTests", dependencies: ["Simulators", "PinpadFirmware", "PinpadProtocol", "SerialLine", "Bridge"]),
+        .testTarget(name: "PinpadSimulatorTests", dependencies: ["PinpadSim", "LineFaults", "PinpadFirmware", "PinpadProtocol", "SerialLine", "Bridge"]),
     ]
 )

@@ -6,7 +6,8 @@ import Logging
 import NetgiroAPI
 import PinpadFirmware
 import PinpadProtocol
-import Simulators
+import NetgiroSim
+import PinpadSim
 import Synchronization
 
 /// `ngbridge demo`: one payment end to end with no hardware and no network — the Netgíró

@@ -6,7 +6,9 @@ import Logging
 import NetgiroAPI
 import PinpadFirmware
 import PinpadProtocol
-import Simulators
+import LineFaults
+import NetgiroSim
+import PinpadSim
 import Synchronization
 
 /// `ngbridge soak`: many payments one after another through the real stack — the Netgíró

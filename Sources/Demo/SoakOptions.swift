@@ -1,5 +1,6 @@
 import Foundation
-import Simulators
+import LineFaults
+import NetgiroSim
 
 /// What a soak run does: how many payments, with which faults, from which seed.
 public struct SoakOptions: Sendable {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import Simulators
+import PinpadSim
 import Synchronization
 
 #if canImport(Glibc)

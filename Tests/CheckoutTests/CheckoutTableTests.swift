@@ -1,7 +1,7 @@
 import Foundation
 @testable import NetgiroAPI
 @testable import NetgiroModels
-import Simulators
+import NetgiroSim
 import Testing
 
 @testable import Checkout

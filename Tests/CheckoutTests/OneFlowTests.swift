@@ -1,7 +1,6 @@
 import Foundation
 @testable import NetgiroAPI
 @testable import NetgiroModels
-import Simulators
 import Testing
 
 @testable import Bridge

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 @testable import NetgiroAPI
 @testable import NetgiroModels
-import Simulators
+import NetgiroSim
 import Testing
 
 @testable import Bridge

@@ -3,7 +3,6 @@ import Testing
 
 @testable import NetgiroAPI
 @testable import NetgiroModels
-@testable import Simulators
 
 /// Runs `body`, which should fail with a client error, and returns that error.
 func clientError(

@@ -4,7 +4,7 @@ import Testing
 
 @testable import NetgiroAPI
 @testable import NetgiroModels
-@testable import Simulators
+@testable import NetgiroSim
 
 /// A simulator on a loopback port with a manual clock, a client pointed at it, and (for
 /// ServerCallback) a callback receiver.

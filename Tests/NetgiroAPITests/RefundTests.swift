@@ -4,7 +4,7 @@ import Testing
 
 @testable import NetgiroAPI
 @testable import NetgiroModels
-@testable import Simulators
+@testable import NetgiroSim
 
 /// Refunds on Netgíró's partner API (docs/netgiro-refund.md): the request, reading the answer,
 /// the strict simulator, and the client against it.

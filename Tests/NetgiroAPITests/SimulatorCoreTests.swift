@@ -3,7 +3,7 @@ import Testing
 
 @testable import NetgiroAPI
 @testable import NetgiroModels
-@testable import Simulators
+@testable import NetgiroSim
 
 @Suite struct SimulatorCoreTests {
     typealias Core = NetgiroSimulatorCore

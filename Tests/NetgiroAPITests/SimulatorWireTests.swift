@@ -3,7 +3,7 @@ import Testing
 
 @testable import NetgiroAPI
 @testable import NetgiroModels
-@testable import Simulators
+@testable import NetgiroSim
 
 /// The simulator refuses each class of malformed request, as Netgíró would.
 @Suite struct SimulatorWireTests {

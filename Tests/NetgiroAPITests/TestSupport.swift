@@ -2,7 +2,7 @@ import Foundation
 
 @testable import NetgiroAPI
 @testable import NetgiroModels
-@testable import Simulators
+@testable import NetgiroSim
 
 /// Builds wire requests the way a correct client would, for driving the simulator's pure core.
 struct WireFactory {

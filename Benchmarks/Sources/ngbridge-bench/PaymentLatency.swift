@@ -12,7 +12,7 @@ import PinpadFirmware
 import PinpadProtocol
 import SerialLine
 import ServiceLifecycle
-import Simulators
+import NetgiroSim
 import Synchronization
 
 #if canImport(Glibc)

@@ -2,7 +2,7 @@ import Bridge
 import Foundation
 import PinpadProtocol
 import SerialLine
-import Simulators
+import PinpadSim
 import Synchronization
 
 // Replug → link up: the simulated pad's cable is pulled (`PinpadSimulator.unplug()`: its pty

@@ -7,7 +7,8 @@ import NetgiroAPI
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Simulators
+import NetgiroSim
+import PinpadSim
 import Synchronization
 
 #if canImport(Glibc)
