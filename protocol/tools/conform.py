@@ -732,8 +732,9 @@ wait 600s
 """
 
 
-def parse_conform_args(mode: str, args: list[str]) -> argparse.Namespace | None:
-    """The conform modes' options, parsed by argparse: one definition for both modes."""
+def parse_conform_args(mode: str, args: list[str]) -> argparse.Namespace | int:
+    """The conform modes' options, parsed by argparse: one definition for both modes. An int is
+    the exit status when there is nothing to run (0 after --help, 2 after a usage error)."""
     ap = argparse.ArgumentParser(prog=f"ngpp.py {mode}", description=(
         "a strict host against `ngbridge sim pinpad` or the firmware in QEMU" if mode == "conform-pad"
         else "a strict pad against `ngbridge run`"))
@@ -747,16 +748,14 @@ def parse_conform_args(mode: str, args: list[str]) -> argparse.Namespace | None:
                         help="deviations known today: printed in full as KNOWN, not counted as failures")
     try:
         return ap.parse_args(args)
-    except SystemExit as e:  # argparse has printed the usage and the error
-        return None if e.code else argparse.Namespace(help=True)
+    except SystemExit as e:  # argparse has printed the help, or the usage and the error
+        return 2 if e.code else 0
 
 
 def cmd_conform_pad(args: list[str]) -> int:
     opts = parse_conform_args("conform-pad", args)
-    if opts is None:
-        return 2
-    if getattr(opts, "help", False):
-        return 0
+    if isinstance(opts, int):
+        return opts
     ng, qemu, only = opts.ngbridge, opts.qemu, opts.only
     work = tempfile.mkdtemp(prefix="ngpp-conform-pad-")
     link = os.path.join(work, "pad")
@@ -1453,10 +1452,8 @@ class HostConformance:
 
 def cmd_conform_host(args: list[str]) -> int:
     opts = parse_conform_args("conform-host", args)
-    if opts is None:
-        return 2
-    if getattr(opts, "help", False):
-        return 0
+    if isinstance(opts, int):
+        return opts
     ng, only, keep = opts.ngbridge, opts.only, opts.keep
     KNOWN.update(opts.known)
     ng = os.path.realpath(ng)
