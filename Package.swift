@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "NetgiroSim", targets: ["NetgiroSim"]),
         .library(name: "PinpadSim", targets: ["PinpadSim"]),
         .library(name: "LineFaults", targets: ["LineFaults"]),
+        .library(name: "Common", targets: ["Common"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,11 +45,11 @@ let package = Package(
         // Embedded-clean: the pad's logic (screen model, prompt table, keypad entry).
         .target(name: "PinpadFirmware", dependencies: ["PinpadProtocol"]),
         // termios tty, pty pairs, exclusive open, poll()-based async I/O. System only.
-        .target(name: "SerialLine"),
+        .target(name: "SerialLine", dependencies: ["Common"]),
         .systemLibrary(
             name: "CUdev", pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]),
-        .target(name: "DeviceWatch", dependencies: ["CUdev"]),
+        .target(name: "DeviceWatch", dependencies: ["CUdev", "Common"]),
         // Test-only: umockdev's testbed API, for fake USB pads and uevents in DeviceWatchTests.
         .systemLibrary(
             name: "CUmockdev", pkgConfig: "umockdev-1.0",
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "NetgiroAPI",
             dependencies: [
-                "NetgiroModels",
+                "NetgiroModels", "Common",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -100,7 +101,7 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract", "Admission",
+                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract", "Admission", "Common",
                 .product(name: "Logging", package: "swift-log"),
                 // The daemon: till API, configuration, lifecycle, metrics.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -120,7 +121,7 @@ let package = Package(
         .target(
             name: "Demo",
             dependencies: [
-                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
+                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Common", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 // `demo --till-page`: the example till's page server in front of the till API.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -138,14 +139,14 @@ let package = Package(
         .executableTarget(
             name: "ngbridge",
             dependencies: [
-                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Demo", "DeviceWatch", "NetgiroAPI",
+                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Common", "Demo", "DeviceWatch", "NetgiroAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "PinpadProtocolTests", dependencies: ["PinpadProtocol", "Bridge"]),
-        .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
+        .testTarget(name: "PinpadProtocolTests", dependencies: ["PinpadProtocol", "Bridge", "Common"]),
+        .testTarget(name: "SerialLineTests", dependencies: ["SerialLine", "Common"]),
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
-        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "NetgiroModels", "NetgiroSim"]),
+        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "NetgiroModels", "NetgiroSim", "Common"]),
         // The firmware image in QEMU, driven over its pty by the bridge's host side (skips without QEMU).
         .testTarget(
             name: "PinpadQEMUTests",
@@ -154,16 +155,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "PinpadSim", "LineFaults", "SerialLine"]),
-        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "NetgiroSim", "NetgiroAPI", "NetgiroModels", "Admission"]),
+        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "NetgiroSim", "NetgiroAPI", "NetgiroModels", "Admission", "TillAPIContract", "Common"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Bridge", "Checkout", "Journal", "NetgiroAPI", "NetgiroSim", "PinpadSim", "PinpadFirmware", "PinpadProtocol",
+                "Bridge", "Checkout", "Journal", "NetgiroAPI", "NetgiroSim", "PinpadSim", "PinpadFirmware", "PinpadProtocol", "Common",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
+        .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol", "Common"]),
         .testTarget(name: "PinpadSimulatorTests", dependencies: ["PinpadSim", "LineFaults", "PinpadFirmware", "PinpadProtocol", "SerialLine", "Bridge"]),
     ]
 )

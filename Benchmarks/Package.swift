@@ -31,6 +31,7 @@ let package = Package(
                 .product(name: "Checkout", package: "netgiro-pos-bridge"),
                 .product(name: "Journal", package: "netgiro-pos-bridge"),
                 .product(name: "NetgiroSim", package: "netgiro-pos-bridge"),
+                .product(name: "Common", package: "netgiro-pos-bridge"),
                 .product(name: "PinpadSim", package: "netgiro-pos-bridge"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,7 +4,6 @@ import LineFaults
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc

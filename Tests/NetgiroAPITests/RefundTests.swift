@@ -1,4 +1,4 @@
-import Synchronization
+import Common
 import Foundation
 import Testing
 
@@ -142,7 +142,7 @@ enum RefundTestError: Error { case unexpected(String) }
 
 /// What a client's exchange observer was told (called from the client's tasks).
 final class ObservedExchanges: Sendable {
-    private let exchanges = Mutex<[NetgiroExchange]>([])
+    private let exchanges = Locked<[NetgiroExchange]>([])
     func add(_ e: NetgiroExchange) { exchanges.withLock { $0.append(e) } }
     var all: [NetgiroExchange] { exchanges.withLock { $0 } }
 }
