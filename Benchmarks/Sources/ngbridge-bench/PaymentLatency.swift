@@ -13,6 +13,7 @@ import PinpadFirmware
 import PinpadProtocol
 import SerialLine
 import ServiceLifecycle
+import Synchronization
 import NetgiroSim
 
 #if canImport(Glibc)
