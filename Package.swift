@@ -15,10 +15,14 @@ let package = Package(
         .library(name: "Bridge", targets: ["Bridge"]),
         // For the Benchmarks/ package's in-process payment benchmarks (simulators, runner, journal).
         .library(name: "PinpadFirmware", targets: ["PinpadFirmware"]),
+        .library(name: "NetgiroModels", targets: ["NetgiroModels"]),
         .library(name: "NetgiroAPI", targets: ["NetgiroAPI"]),
         .library(name: "Checkout", targets: ["Checkout"]),
         .library(name: "Journal", targets: ["Journal"]),
-        .library(name: "Simulators", targets: ["Simulators"]),
+        .library(name: "NetgiroSim", targets: ["NetgiroSim"]),
+        .library(name: "PinpadSim", targets: ["PinpadSim"]),
+        .library(name: "LineFaults", targets: ["LineFaults"]),
+        .library(name: "Common", targets: ["Common"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,21 +45,26 @@ let package = Package(
         // Embedded-clean: the pad's logic (screen model, prompt table, keypad entry).
         .target(name: "PinpadFirmware", dependencies: ["PinpadProtocol"]),
         // termios tty, pty pairs, exclusive open, poll()-based async I/O. System only.
-        .target(name: "SerialLine"),
+        .target(name: "SerialLine", dependencies: ["Common"]),
         .systemLibrary(
             name: "CUdev", pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]),
-        .target(name: "DeviceWatch", dependencies: ["CUdev"]),
+        .target(name: "DeviceWatch", dependencies: ["CUdev", "Common"]),
         // Test-only: umockdev's testbed API, for fake USB pads and uevents in DeviceWatchTests.
         .systemLibrary(
             name: "CUmockdev", pkgConfig: "umockdev-1.0",
             providers: [.apt(["libumockdev-dev"])]),
-        // Netgíró v1 Checkout client: signing, JSON models, result codes.
+        // Netgíró v1's wire format without any HTTP: JSON models, result codes, errors, dates,
+        // personal-data masking, the signing recipe. Foundation, plus swift-crypto for SHA-256 only.
+        .target(
+            name: "NetgiroModels",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // Netgíró v1 Checkout and partner-refund HTTP clients, the nonce generator.
         .target(
             name: "NetgiroAPI",
             dependencies: [
+                "NetgiroModels", "Common",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -64,27 +73,35 @@ let package = Package(
         // The till API's wire types and request validation (Foundation only; Bridge re-exports it).
         .target(name: "TillAPIContract"),
         // One payment as a pure state machine: customer-id rules, poll schedule, race rules.
-        .target(name: "Checkout", dependencies: ["NetgiroAPI"]),
+        .target(name: "Checkout", dependencies: ["NetgiroModels"]),
         // Admission: which terminal, busy, idempotency, reference reuse, cancel — a pure core.
-        .target(name: "Admission", dependencies: ["Checkout", "NetgiroAPI", "TillAPIContract"]),
+        .target(name: "Admission", dependencies: ["Checkout", "NetgiroModels", "TillAPIContract"]),
         // Durable payment records (SQLite, write-ahead intents) and crash-recovery queries.
         .target(
             name: "Journal",
             dependencies: ["Checkout", .product(name: "GRDB", package: "GRDB.swift")]),
-        // Netgíró API simulator and PIN-pad simulator host.
+        // The repository's one lock box (`Locked`) and one seeded generator (`SeededRandom`).
+        .target(name: "Common"),
+        // Netgíró API simulator: strict pure core, HTTP shell, control client, callback receiver.
         .target(
-            name: "Simulators",
+            name: "NetgiroSim",
             dependencies: [
-                "NetgiroAPI", "PinpadProtocol", "PinpadFirmware", "SerialLine",
+                "NetgiroModels", "Common",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Faults on a pad's line: the fault description and the proxy between a pad and the bridge.
+        .target(name: "LineFaults", dependencies: ["SerialLine", "Common"]),
+        // PIN-pad simulator: the firmware on a pty, terminal UI, QEMU runner, scenarios, transcript.
+        .target(
+            name: "PinpadSim",
+            dependencies: ["PinpadProtocol", "PinpadFirmware", "SerialLine", "LineFaults", "Common"]),
         // The daemon and host-side tooling that is not argument parsing.
         .target(
             name: "Bridge",
             dependencies: [
-                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract", "Admission",
+                "PinpadProtocol", "SerialLine", "DeviceWatch", "NetgiroAPI", "Checkout", "Journal", "TillAPIContract", "Admission", "Common",
                 .product(name: "Logging", package: "swift-log"),
                 // The daemon: till API, configuration, lifecycle, metrics.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -104,7 +121,7 @@ let package = Package(
         .target(
             name: "Demo",
             dependencies: [
-                "Bridge", "Simulators", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
+                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Common", "Checkout", "Journal", "NetgiroAPI", "PinpadFirmware", "PinpadProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 // `demo --till-page`: the example till's page server in front of the till API.
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -122,32 +139,32 @@ let package = Package(
         .executableTarget(
             name: "ngbridge",
             dependencies: [
-                "Bridge", "Simulators", "Demo", "DeviceWatch", "NetgiroAPI",
+                "Bridge", "NetgiroSim", "PinpadSim", "LineFaults", "Common", "Demo", "DeviceWatch", "NetgiroAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "PinpadProtocolTests", dependencies: ["PinpadProtocol", "Bridge"]),
-        .testTarget(name: "SerialLineTests", dependencies: ["SerialLine"]),
+        .testTarget(name: "PinpadProtocolTests", dependencies: ["PinpadProtocol", "Bridge", "Common"]),
+        .testTarget(name: "SerialLineTests", dependencies: ["SerialLine", "Common"]),
         .testTarget(name: "DeviceWatchTests", dependencies: ["DeviceWatch", "CUmockdev"], exclude: ["Fixtures"]),
-        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "Simulators"]),
+        .testTarget(name: "NetgiroAPITests", dependencies: ["NetgiroAPI", "NetgiroModels", "NetgiroSim", "Common"]),
         // The firmware image in QEMU, driven over its pty by the bridge's host side (skips without QEMU).
         .testTarget(
             name: "PinpadQEMUTests",
             dependencies: [
-                "Simulators", "Bridge", "SerialLine", "PinpadProtocol", "Checkout", "Journal", "NetgiroAPI",
+                "NetgiroSim", "PinpadSim", "Bridge", "SerialLine", "PinpadProtocol", "Checkout", "Journal", "NetgiroAPI",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "Simulators", "SerialLine"]),
-        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "Simulators", "NetgiroAPI", "Admission"]),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge", "Checkout", "PinpadProtocol", "PinpadFirmware", "PinpadSim", "LineFaults", "SerialLine"]),
+        .testTarget(name: "CheckoutTests", dependencies: ["Checkout", "Journal", "Bridge", "NetgiroSim", "NetgiroAPI", "NetgiroModels", "Admission", "TillAPIContract", "Common"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Bridge", "Checkout", "Journal", "NetgiroAPI", "Simulators", "PinpadFirmware", "PinpadProtocol",
+                "Bridge", "Checkout", "Journal", "NetgiroAPI", "NetgiroSim", "PinpadSim", "PinpadFirmware", "PinpadProtocol", "Common",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol"]),
-        .testTarget(name: "PinpadSimulatorTests", dependencies: ["Simulators", "PinpadFirmware", "PinpadProtocol", "SerialLine", "Bridge"]),
+        .testTarget(name: "PinpadFirmwareTests", dependencies: ["PinpadFirmware", "PinpadProtocol", "Common"]),
+        .testTarget(name: "PinpadSimulatorTests", dependencies: ["PinpadSim", "LineFaults", "PinpadFirmware", "PinpadProtocol", "SerialLine", "Bridge"]),
     ]
 )

@@ -4,7 +4,7 @@
 // passes in what it read and the time, and carries out the decision.
 import Checkout
 import Foundation
-import NetgiroAPI
+import NetgiroModels
 import TillAPIContract
 
 /// The till-facing rules around the payments:

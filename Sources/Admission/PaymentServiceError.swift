@@ -1,4 +1,4 @@
-import NetgiroAPI
+import NetgiroModels
 import TillAPIContract
 
 /// Why a payment cannot be started or cancelled, in terms the till API turns into a problem document.

@@ -1,9 +1,9 @@
+import Common
 import Foundation
 import Metrics
 import NetgiroAPI
 import PinpadProtocol
 import Prometheus
-import Synchronization
 
 /// The daemon's metrics, on a Prometheus registry of its own (so several bridges in one test
 /// process do not mix). Served at `/metrics` in the Prometheus text format, every family with
@@ -40,11 +40,11 @@ public final class TillAPIMetrics: Sendable {
     static func seconds(_ value: Double) -> Duration { .milliseconds(Int64((value * 1000).rounded())) }
 
     /// Called before each scrape to bring values that are read rather than pushed up to date.
-    /// Behind a mutex because the registry is shared by the API's request handlers; the list is
+    /// Behind a lock because the registry is shared by the API's request handlers; the list is
     /// filled once at start.
-    private let collectors = Mutex<[@Sendable (TillAPIMetrics) async -> Void]>([])
+    private let collectors = Locked<[@Sendable (TillAPIMetrics) async -> Void]>([])
     /// The link counters as last exported, per terminal, so a scrape adds only what is new.
-    private let exportedLinks = Mutex<[String: LinkStatistics]>([:])
+    private let exportedLinks = Locked<[String: LinkStatistics]>([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), startTime: Date = Date()) {
         self.registry = registry

@@ -1,3 +1,4 @@
+import Common
 import PinpadProtocol
 import SerialLine
 
@@ -34,9 +35,9 @@ public final class PadLink: Sendable {
     private let eventSink: AsyncStream<Event>.Continuation
     private let port: SerialPort
     private let origin = ContinuousClock.now
-    /// Behind an NSLock (a pthread mutex) rather than Synchronization's Mutex, so that the
-    /// thread sanitizer sees the lock and checks everything done under it.
-    private let state: PaymentLocked<State>
+    /// Behind `Locked` (an NSLock, a pthread mutex, rather than Synchronization's Mutex), so
+    /// that the thread sanitizer sees the lock and checks everything done under it.
+    private let state: Locked<State>
 
     private struct State {
         var link: LinkLayer
@@ -49,7 +50,7 @@ public final class PadLink: Sendable {
     public init(port: SerialPort, hello: HostHello, timings: LinkTimings = LinkTimings()) {
         self.port = port
         self.path = port.path
-        self.state = PaymentLocked(State(link: LinkLayer(role: .host(hello), timings: timings)))
+        self.state = Locked(State(link: LinkLayer(role: .host(hello), timings: timings)))
         (events, eventSink) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
     }
 

@@ -1,4 +1,5 @@
 import Checkout
+import Common
 import Foundation
 import Journal
 import Logging
@@ -19,7 +20,7 @@ public final class PaymentHandle: Sendable {
         var nextCallbackID = 1
     }
 
-    let shared: PaymentLocked<Shared>
+    let shared: Locked<Shared>
     /// Where till cancels and callbacks go (nil for a payment that was already over).
     let inbox: AsyncStream<PaymentExecution.Input>.Continuation?
     /// Told of every change synchronously, on the payment's own loop, in order with what the
@@ -29,7 +30,7 @@ public final class PaymentHandle: Sendable {
     init(record: PaymentRecord, inbox: AsyncStream<PaymentExecution.Input>.Continuation?, observer: PaymentObserver? = nil) {
         id = record.id
         reference = record.reference
-        shared = PaymentLocked(Shared(record: record, ended: inbox == nil))
+        shared = Locked(Shared(record: record, ended: inbox == nil))
         self.inbox = inbox
         self.observer = observer
     }

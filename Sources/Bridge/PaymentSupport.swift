@@ -1,4 +1,5 @@
 import Checkout
+import Common
 import Foundation
 import Journal
 import NetgiroAPI
@@ -63,7 +64,7 @@ struct AwaitedTerminal: CustomerTerminal {
     let terminalID: String
     let grace: Duration
     let lookup: @Sendable () async -> (any CustomerTerminal)?
-    private let since = PaymentLocked<ContinuousClock.Instant?>(nil)
+    private let since = Locked<ContinuousClock.Instant?>(nil)
 
     init(terminalID: String, grace: Duration, lookup: @escaping @Sendable () async -> (any CustomerTerminal)?) {
         self.terminalID = terminalID
@@ -94,18 +95,5 @@ struct AwaitedTerminal: CustomerTerminal {
             try? await Task.sleep(for: .milliseconds(50))
         }
         return .terminalUnavailable
-    }
-}
-
-/// A value behind an NSLock (a pthread mutex, which the thread sanitizer understands): state
-/// shared between a payment's loop and its observers, and a pad link's threads.
-final class PaymentLocked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }

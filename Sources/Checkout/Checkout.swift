@@ -1,5 +1,5 @@
 import Foundation
-import NetgiroAPI
+import NetgiroModels
 
 /// One payment, from the till's request to a definite outcome, as a pure state machine.
 ///

@@ -1,4 +1,4 @@
-import NetgiroAPI
+import NetgiroModels
 
 /// What a customer's entry looks like, for the pad's display and for logs only. Netgíró decides
 /// what the number really is (a 10428 answer means it was a kennitala): the entry is sent

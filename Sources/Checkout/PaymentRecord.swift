@@ -1,5 +1,5 @@
 import Foundation
-import NetgiroAPI
+import NetgiroModels
 
 /// One cart line as the till sends it. Whole ISK; quantity in thousandths (2 items = 2000).
 public struct PaymentLine: Sendable, Hashable, Codable {

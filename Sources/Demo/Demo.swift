@@ -1,3 +1,4 @@
+import Common
 import Bridge
 import Checkout
 import Foundation
@@ -6,8 +7,8 @@ import Logging
 import NetgiroAPI
 import PinpadFirmware
 import PinpadProtocol
-import Simulators
-import Synchronization
+import NetgiroSim
+import PinpadSim
 
 /// `ngbridge demo`: one payment end to end with no hardware and no network — the Netgíró
 /// simulator on loopback, a simulated PIN pad on a pty (the real firmware core), and the
@@ -241,7 +242,7 @@ struct DemoSimulators {
 
 /// SMS codes the Netgíró simulator "sent", for the customer to read.
 final class DemoMailbox: Sendable {
-    private let codes = Mutex<[String]>([])
+    private let codes = Locked<[String]>([])
 
     func put(_ code: String) { codes.withLock { $0.append(code) } }
 

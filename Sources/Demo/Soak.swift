@@ -1,3 +1,4 @@
+import Common
 import Bridge
 import Checkout
 import Foundation
@@ -6,8 +7,9 @@ import Logging
 import NetgiroAPI
 import PinpadFirmware
 import PinpadProtocol
-import Simulators
-import Synchronization
+import LineFaults
+import NetgiroSim
+import PinpadSim
 
 /// `ngbridge soak`: many payments one after another through the real stack — the Netgíró
 /// simulator with its faults, a simulated pad whose line drops, damages and repeats bytes and is
@@ -27,7 +29,7 @@ public struct Soak: Sendable {
         defer { try? FileManager.default.removeItem(atPath: work) }
 
         // Netgíró, simulated, with its faults; captures counted from its event lines.
-        let captures = Mutex<[String: Int]>([:])
+        let captures = Locked<[String: Int]>([:])
         var simOptions = NetgiroSimulator.Options()
         simOptions.seed = options.seed
         simOptions.faults = options.netgiroFaults
@@ -43,7 +45,7 @@ public struct Soak: Sendable {
         // ServerCallback POSTs are answered as the daemon's listener answers them: by the
         // payment's checkout (200 only for a cart a running payment holds; an orphan is refused
         // and Netgíró cancels it). The runner exists only below, so it is reached through a box.
-        let runnerBox = Mutex<PaymentRunner?>(nil)
+        let runnerBox = Locked<PaymentRunner?>(nil)
         let callbacks = try? await NetgiroCallbackReceiver.start(logger: logger, decide: { cart in
             guard let runner = runnerBox.withLock({ $0 }) else { return false }
             return await runner.callbackReceived(cart)
@@ -81,7 +83,7 @@ public struct Soak: Sendable {
         let runner = PaymentRunner(gateway: client, journal: journal, configuration: checkoutConfiguration, logger: logger)
         runnerBox.withLock { $0 = runner }
 
-        var random = SoakRandom(seed: options.seed)
+        var random = SeededRandom.soak(seed: options.seed)
         let unplugAt = Set(Self.choose(min(options.unplugs, options.payments), of: options.payments, random: &random))
         var report = SoakReport()
         var ids: [String] = []
@@ -236,7 +238,7 @@ public struct Soak: Sendable {
         return down.map { milliseconds($0 - silentFrom) }
     }
 
-    static func choose(_ count: Int, of total: Int, random: inout SoakRandom) -> [Int] {
+    static func choose(_ count: Int, of total: Int, random: inout SeededRandom) -> [Int] {
         var pool = Array(0..<total)
         var chosen: [Int] = []
         for _ in 0..<count where !pool.isEmpty { chosen.append(pool.remove(at: random.below(pool.count))) }
@@ -250,7 +252,7 @@ public struct Soak: Sendable {
 
 /// Link status reports with the time each arrived.
 final class SoakStatusLog: Sendable {
-    private let entries = Mutex<[(at: ContinuousClock.Instant, down: Bool)]>([])
+    private let entries = Locked<[(at: ContinuousClock.Instant, down: Bool)]>([])
 
     func add(_ status: PadTerminal.TerminalStatus) {
         let down: Bool

@@ -1,5 +1,7 @@
+import Common
 import Foundation
-import Simulators
+import LineFaults
+import NetgiroSim
 
 /// What a soak run does: how many payments, with which faults, from which seed.
 public struct SoakOptions: Sendable {
@@ -82,18 +84,11 @@ public struct SoakSpecError: Error, Sendable, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A small seeded generator (SplitMix64), so a soak run's choices repeat with its seed.
-struct SoakRandom: Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed ^ 0x5EED_50A4_0000_0001 }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// A soak run's choices come from the repository's seeded generator, so they repeat with its
+/// seed.
+extension SeededRandom {
+    /// The soak's own stream for `seed` (apart from the simulators', which start from it too).
+    static func soak(seed: UInt64) -> SeededRandom { SeededRandom(seed: seed ^ 0x5EED_50A4_0000_0001) }
 
     mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
     mutating func between(_ range: ClosedRange<Int>) -> Int { range.lowerBound + below(range.count) }

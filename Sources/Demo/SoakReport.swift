@@ -1,7 +1,7 @@
 import Checkout
 import Foundation
 import NetgiroAPI
-import Simulators
+import NetgiroSim
 
 /// What a soak run found: the payments' outcomes as the journal has them, and the audit of the
 /// journal against the Netgíró simulator's ledger. `lost`, `duplicated`, `wrongAmount`,

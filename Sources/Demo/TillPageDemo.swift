@@ -5,7 +5,8 @@ import Hummingbird
 import Logging
 import NetgiroAPI
 import ServiceLifecycle
-import Simulators
+import NetgiroSim
+import PinpadSim
 
 /// `ngbridge demo --till-page`: the bridge as a till meets it, with an example till in a browser.
 ///

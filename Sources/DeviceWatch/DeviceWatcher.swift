@@ -1,3 +1,4 @@
+import Common
 import Foundation
 
 #if canImport(Glibc)
@@ -60,10 +61,8 @@ public final class DeviceWatcher: Sendable {
     }
 
     /// Thread-safe state shared between the caller and the watcher thread.
-    final class Shared: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stopping = false
-        private var presentNow: [SerialDeviceInfo] = []
+    final class Shared: Sendable {
+        private let state = Locked((stopping: false, present: [SerialDeviceInfo]()))
         let wakeReader: Int32
         let wakeWriter: Int32
 
@@ -73,34 +72,31 @@ public final class DeviceWatcher: Sendable {
         }
 
         func requestStop() {
-            lock.lock()
-            let first = !stopping
-            stopping = true
-            if first {
-                var byte: UInt8 = 1
-                _ = write(wakeWriter, &byte, 1)
+            // The wake-up byte is written under the lock, so it cannot race `closePipe`.
+            state.withLock {
+                let first = !$0.stopping
+                $0.stopping = true
+                if first {
+                    var byte: UInt8 = 1
+                    _ = write(wakeWriter, &byte, 1)
+                }
             }
-            lock.unlock()
         }
 
-        var isStopping: Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            return stopping
-        }
+        var isStopping: Bool { state.withLock { $0.stopping } }
 
         var present: [SerialDeviceInfo] {
-            get { lock.lock(); defer { lock.unlock() }; return presentNow }
-            set { lock.lock(); presentNow = newValue; lock.unlock() }
+            get { state.withLock { $0.present } }
+            set { state.withLock { $0.present = newValue } }
         }
 
         /// Closes the wake-up pipe; from now on `requestStop` writes nothing (the numbers may be reused).
         func closePipe() {
-            lock.lock()
-            stopping = true
-            close(wakeReader)
-            close(wakeWriter)
-            lock.unlock()
+            state.withLock {
+                $0.stopping = true
+                close(wakeReader)
+                close(wakeWriter)
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -19,10 +20,10 @@ import Darwin
 /// If the state file cannot be written, the nonce is still handed out (and the failure reported
 /// through `onPersistFailure`): refusing to pay because a disk is full would be worse than
 /// relying on the clock.
-public final class NonceGenerator: @unchecked Sendable {
-    private let lock = NSLock()
-    private var last: UInt64
-    private var ceiling: UInt64
+public final class NonceGenerator: Sendable {
+    /// The last nonce handed out and the persisted ceiling; requests of payments running at
+    /// once take nonces concurrently, and each must be above the one before.
+    private let state: Locked<(last: UInt64, ceiling: UInt64)>
     private let stateFile: String?
     private let clock: @Sendable () -> UInt64
     private let onPersistFailure: @Sendable (String) -> Void
@@ -48,8 +49,7 @@ public final class NonceGenerator: @unchecked Sendable {
         {
             start = persisted
         }
-        self.last = start
-        self.ceiling = start
+        self.state = Locked((last: start, ceiling: start))
     }
 
     public static let wallClockMicroseconds: @Sendable () -> UInt64 = {
@@ -58,20 +58,22 @@ public final class NonceGenerator: @unchecked Sendable {
 
     /// The next nonce, as the decimal string that goes into `netgiro_nonce` and the signature.
     public func next() -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        let nonce = max(last + 1, clock())
-        last = nonce
-        if let stateFile, nonce >= ceiling {
-            let newCeiling = nonce + Self.reservation
-            do {
-                try Self.persist(newCeiling, to: stateFile)
-                ceiling = newCeiling
-            } catch {
-                onPersistFailure("cannot write the nonce state file \(stateFile): \(error)")
+        // The state file is written under the lock, so a later nonce never persists a lower
+        // ceiling over a higher one.
+        state.withLock { state in
+            let nonce = max(state.last + 1, clock())
+            state.last = nonce
+            if let stateFile, nonce >= state.ceiling {
+                let newCeiling = nonce + Self.reservation
+                do {
+                    try Self.persist(newCeiling, to: stateFile)
+                    state.ceiling = newCeiling
+                } catch {
+                    onPersistFailure("cannot write the nonce state file \(stateFile): \(error)")
+                }
             }
+            return String(nonce)
         }
-        return String(nonce)
     }
 
     private static func persist(_ value: UInt64, to path: String) throws {

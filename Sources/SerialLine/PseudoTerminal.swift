@@ -1,3 +1,4 @@
+import Common
 import Foundation
 
 #if canImport(Glibc)
@@ -113,17 +114,5 @@ public final class PseudoTerminal: Sendable {
         if symlink(devicePath, linkPath) != 0 {
             throw SerialLineError(path: linkPath, operation: "publish the pseudo-terminal at", reason: .system(.current))
         }
-    }
-}
-
-/// A value guarded by a lock, for the few places that need one.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NetgiroAPI
-import Simulators
+import NetgiroSim
 
 /// `ngbridge sim …`: simulators for offline work and demos. Add a simulator by adding its
 /// command type to `subcommands` below.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Demo
 import Dispatch
 import Foundation
-import Simulators
+import LineFaults
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import Simulators
+import LineFaults
+import PinpadSim
 
 #if canImport(Glibc)
 import Glibc

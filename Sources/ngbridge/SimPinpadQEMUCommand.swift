@@ -1,8 +1,8 @@
+import Common
 import ArgumentParser
 import Dispatch
 import Foundation
-import Simulators
-import Synchronization
+import PinpadSim
 
 #if canImport(Glibc)
 import Glibc
@@ -177,7 +177,7 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
 
 /// Where a scenario's outcome is left for the command to read when it stops.
 private final class ScenarioResult: Sendable {
-    let value = Mutex<PinpadScenarioOutcome?>(nil)
+    let value = Locked<PinpadScenarioOutcome?>(nil)
 }
 
 /// SIGINT and SIGTERM as a stream of stop requests (the signals' default action is turned off),

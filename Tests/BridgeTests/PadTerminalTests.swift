@@ -2,7 +2,8 @@ import Checkout
 import Foundation
 import PinpadFirmware
 import PinpadProtocol
-import Simulators
+import LineFaults
+import PinpadSim
 import Testing
 @testable import Bridge
 

@@ -1,6 +1,8 @@
+import Common
 import Foundation
 @testable import NetgiroAPI
-import Simulators
+@testable import NetgiroModels
+import NetgiroSim
 
 @testable import Checkout
 
@@ -144,7 +146,7 @@ struct CheckoutHarness {
     var executedActions = 0
 
     // Knobs.
-    var random: NetgiroSimRandom?
+    var random: SeededRandom?
     var faultRate: Double = 0
     var crashAtAction: Int?
     /// Deliver a till cancel once this action count is reached.

@@ -1,6 +1,8 @@
+import Common
 import Foundation
 @testable import NetgiroAPI
-import Simulators
+@testable import NetgiroModels
+import NetgiroSim
 import Testing
 
 @testable import Checkout
@@ -63,7 +65,7 @@ let customers: [String] = [
     func randomRuns(batch: Int) {
         for run in 0..<60 {
             let seed = UInt64(batch * 1000 + run + 1)
-            var r = NetgiroSimRandom(seed: seed)
+            var r = SeededRandom(seed: seed)
             let customer = customers[Int(r.next() % UInt64(customers.count))]
             let type = ConfirmationType.allCases[Int(r.next() % 3)]
             var sim = NetgiroSimulatorCore.Configuration()
@@ -133,7 +135,7 @@ let customers: [String] = [
     /// Two crashes in one payment, at random points, with random event order.
     @Test func repeatedCrashes() {
         for seed in UInt64(1)...120 {
-            var r = NetgiroSimRandom(seed: seed)
+            var r = SeededRandom(seed: seed)
             let customer = Customer.allCases[Int(r.next() % 3)]
             let type = ConfirmationType.allCases[Int(r.next() % 3)]
             var h = CheckoutHarness(request: paymentRequest(type), customer: ScriptedCustomer(identifiers: [customer.id]), seed: seed)

@@ -1,6 +1,7 @@
 import Foundation
 @testable import NetgiroAPI
-import Simulators
+@testable import NetgiroModels
+import NetgiroSim
 import Testing
 
 @testable import Checkout

@@ -1,6 +1,6 @@
 import Foundation
 @testable import NetgiroAPI
-import Simulators
+@testable import NetgiroModels
 import Testing
 
 @testable import Checkout

@@ -1,6 +1,7 @@
+import Common
 import Foundation
 @testable import NetgiroAPI
-import Simulators
+@testable import NetgiroModels
 import Testing
 
 @testable import Bridge
@@ -69,14 +70,14 @@ import Testing
     /// CheckCart before the payment is called paid.
     @Test func netgiroPayCommandRunsTheCheckout() async throws {
         try await EndToEnd.run { e in
-            let lines = LockedLines()
+            let lines = Locked<[String]>([])
             let outcome = try await CommandLinePayment.run(
                 CommandLinePayment.Cart(amount: 2500, reference: "CLI-1", customerID: Customer.appCode.id, confirmationType: .automatic),
-                gateway: e.gateway, smsCode: { nil }, report: { lines.add($0) })
+                gateway: e.gateway, smsCode: { nil }, report: { line in lines.withLock { $0.append(line) } })
             #expect(outcome.isPaid)
             #expect(outcome.transactionId != nil)
             #expect(e.gateway.seen.map(\.0) == [.insertCart, .checkCart])
-            #expect(!lines.all.joined().contains(Customer.appCode.id))  // masked, never in clear
+            #expect(!lines.withLock { $0 }.joined().contains(Customer.appCode.id))  // masked, never in clear
             // A refused identifier is not asked for again: the payment ends, nothing is sent.
             let refused = try await CommandLinePayment.run(
                 CommandLinePayment.Cart(amount: 2500, reference: "CLI-2", customerID: "123", confirmationType: .manual),
@@ -91,11 +92,4 @@ import Testing
             }
         }
     }
-}
-
-final class LockedLines: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func add(_ line: String) { lock.withLock { lines.append(line) } }
-    var all: [String] { lock.withLock { lines } }
 }

@@ -1,7 +1,9 @@
+import Common
 import Foundation
 import Logging
 @testable import NetgiroAPI
-import Simulators
+@testable import NetgiroModels
+import NetgiroSim
 import Testing
 
 @testable import Bridge
@@ -79,8 +81,7 @@ struct SilentTerminal: CustomerTerminal {
 final class JournalCheckingGateway: PaymentGateway, @unchecked Sendable {
     let inner: any PaymentGateway
     let journal: PaymentJournal
-    private let lock = NSLock()
-    private var _seen: [(NetgiroCall, PaymentPhase?, String?)] = []
+    private let _seen = Locked<[(NetgiroCall, PaymentPhase?, String?)]>([])
     var paymentID = ""
 
     init(_ inner: any PaymentGateway, journal: PaymentJournal) {
@@ -88,11 +89,11 @@ final class JournalCheckingGateway: PaymentGateway, @unchecked Sendable {
         self.journal = journal
     }
 
-    var seen: [(NetgiroCall, PaymentPhase?, String?)] { lock.withLock { _seen } }
+    var seen: [(NetgiroCall, PaymentPhase?, String?)] { _seen.withLock { $0 } }
 
     private func note(_ call: NetgiroCall) async {
         let record = try? await journal.unfinishedPayments().first
-        lock.withLock { _seen.append((call, record?.phase, record?.transactionId)) }
+        _seen.withLock { $0.append((call, record?.phase, record?.transactionId)) }
     }
 
     func insertCart(_ request: InsertCartRequest) async throws(NetgiroClientError) -> InsertCartResponse {

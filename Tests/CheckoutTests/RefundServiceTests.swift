@@ -6,7 +6,8 @@ import Testing
 @testable import Checkout
 @testable import Journal
 @testable import NetgiroAPI
-@testable import Simulators
+@testable import NetgiroModels
+@testable import NetgiroSim
 
 /// ``RefundService`` against the Netgíró simulator: a refund whose answer is lost stays
 /// `unknown`, counts against what is left, and the till's retry with the same key sends the same

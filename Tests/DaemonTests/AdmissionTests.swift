@@ -1,5 +1,5 @@
 import Foundation
-import Simulators
+import NetgiroSim
 import Testing
 @testable import Bridge
 

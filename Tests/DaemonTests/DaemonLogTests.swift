@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import Logging
 import Testing
@@ -8,13 +9,12 @@ import Glibc
 #endif
 
 /// Lines as the daemon writes them (``DaemonLogHandler``), caught before they reach stderr.
-final class WrittenLines: @unchecked Sendable {
-    // An NSLock, not a Mutex: the thread sanitizer sees it (lines come from the server's threads).
-    private let lock = NSLock()
-    private var writes: [String] = []
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return writes }
+final class WrittenLines: Sendable {
+    // Lines come from the server's threads (Locked: the thread sanitizer sees its lock).
+    private let writes = Locked<[String]>([])
+    var all: [String] { writes.withLock { $0 } }
 
-    func append(_ line: String) { lock.lock(); writes.append(line); lock.unlock() }
+    func append(_ line: String) { writes.withLock { $0.append(line) } }
 
     func logger(json: Bool = false, priorities: Bool = false) -> Logger {
         Logger(label: "ngbridge") { label in

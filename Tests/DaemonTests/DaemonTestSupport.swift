@@ -1,7 +1,7 @@
+import Common
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 @testable import Bridge
 
 /// A scratch directory per test, removed at the end. Short, under /tmp: unix socket paths must
@@ -25,12 +25,11 @@ final class ScratchDirectory: Sendable {
 }
 
 /// Every log line of a run, for checking what reached the log (personal data must not).
-final class CapturedLog: @unchecked Sendable {
-    // An NSLock, not a Mutex: the thread sanitizer sees it (lines come from the daemon's threads).
-    private let lock = NSLock()
-    private var lines: [String] = []
+final class CapturedLog: Sendable {
+    // Lines come from the daemon's threads (Locked: the thread sanitizer sees its lock).
+    private let lines = Locked<[String]>([])
 
-    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+    var all: [String] { lines.withLock { $0 } }
     var text: String { all.joined(separator: "\n") }
 
     func logger(_ label: String = "ngbridge.test") -> Logger {
@@ -39,7 +38,7 @@ final class CapturedLog: @unchecked Sendable {
         return logger
     }
 
-    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
 
     struct CapturingHandler: LogHandler {
         let label: String

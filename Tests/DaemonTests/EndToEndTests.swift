@@ -2,7 +2,7 @@ import Checkout
 import Foundation
 import Journal
 import NetgiroAPI
-import Simulators
+import NetgiroSim
 import Testing
 @testable import Bridge
 

@@ -1,6 +1,6 @@
 import Checkout
 import Foundation
-import Simulators
+import NetgiroSim
 import Testing
 @testable import Bridge
 

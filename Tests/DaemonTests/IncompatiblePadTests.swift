@@ -1,6 +1,6 @@
 import Foundation
 import PinpadProtocol
-import Simulators
+import PinpadSim
 import Testing
 @testable import Bridge
 

@@ -1,6 +1,5 @@
 import Foundation
 import PinpadProtocol
-import Simulators
 import Testing
 
 @testable import Bridge

@@ -3,7 +3,8 @@ import Foundation
 import NetgiroAPI
 import PinpadFirmware
 import PinpadProtocol
-import Simulators
+import NetgiroSim
+import PinpadSim
 import Testing
 @testable import Bridge
 

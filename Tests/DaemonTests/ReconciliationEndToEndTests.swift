@@ -2,7 +2,6 @@ import Checkout
 import Foundation
 import Journal
 import NetgiroAPI
-import Simulators
 import Testing
 @testable import Bridge
 

@@ -1,7 +1,7 @@
 import Bridge
 import Checkout
 import Foundation
-import Simulators
+import NetgiroSim
 import Testing
 
 /// Pads that are not there when the daemon starts and appear a moment later, as after a

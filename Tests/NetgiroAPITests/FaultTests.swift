@@ -1,8 +1,9 @@
+import Common
 import Foundation
 import Testing
 
 @testable import NetgiroAPI
-@testable import Simulators
+@testable import NetgiroModels
 
 /// Runs `body`, which should fail with a client error, and returns that error.
 func clientError(
@@ -211,34 +212,28 @@ func clientError(
 
     @Test func seededProbabilitiesAreReproducible() async throws {
         @Sendable func outcomes() async throws -> [String] {
-            let results = LockedList()
+            let results = Locked<[String]>([])
             try await Loopback.run(retry: .none, signatures: .off) { lb in
                 let id = try #require(try await lb.insert("5000041234", .automatic, reference: "R").transactionId)
                 lb.sim.setFaults(.init(serverError: 0.3, garbage: 0.3))
                 for _ in 0..<12 {
                     do {
-                        results.append("\(try await lb.client.checkCart(transactionId: id).resultCode.code)")
+                        let code = try await lb.client.checkCart(transactionId: id).resultCode.code
+                        results.withLock { $0.append("\(code)") }
                     } catch NetgiroClientError.serverError {
-                        results.append("500")
+                        results.withLock { $0.append("500") }
                     } catch NetgiroClientError.decoding {
-                        results.append("garbage")
+                        results.withLock { $0.append("garbage") }
                     } catch {
-                        results.append("\(error)")
+                        results.withLock { $0.append("\(error)") }
                     }
                 }
             }
-            return results.items
+            return results.withLock { $0 }
         }
         let first = try await outcomes()
         let second = try await outcomes()
         #expect(first == second)
         #expect(Set(first).count > 1)
     }
-}
-
-final class LockedList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _items: [String] = []
-    func append(_ s: String) { lock.lock(); _items.append(s); lock.unlock() }
-    var items: [String] { lock.lock(); defer { lock.unlock() }; return _items }
 }

@@ -3,7 +3,8 @@ import Logging
 import Testing
 
 @testable import NetgiroAPI
-@testable import Simulators
+@testable import NetgiroModels
+@testable import NetgiroSim
 
 /// A simulator on a loopback port with a manual clock, a client pointed at it, and (for
 /// ServerCallback) a callback receiver.

@@ -1,9 +1,10 @@
-import Synchronization
+import Common
 import Foundation
 import Testing
 
 @testable import NetgiroAPI
-@testable import Simulators
+@testable import NetgiroModels
+@testable import NetgiroSim
 
 /// Refunds on Netgíró's partner API (docs/netgiro-refund.md): the request, reading the answer,
 /// the strict simulator, and the client against it.
@@ -141,7 +142,7 @@ enum RefundTestError: Error { case unexpected(String) }
 
 /// What a client's exchange observer was told (called from the client's tasks).
 final class ObservedExchanges: Sendable {
-    private let exchanges = Mutex<[NetgiroExchange]>([])
+    private let exchanges = Locked<[NetgiroExchange]>([])
     func add(_ e: NetgiroExchange) { exchanges.withLock { $0.append(e) } }
     var all: [NetgiroExchange] { exchanges.withLock { $0 } }
 }

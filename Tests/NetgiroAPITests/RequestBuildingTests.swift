@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import NetgiroAPI
+@testable import NetgiroModels
 
 @Suite struct RequestBuildingTests {
     let configuration = try! NetgiroConfiguration(

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 @testable import NetgiroAPI
-@testable import Simulators
+@testable import NetgiroModels
+@testable import NetgiroSim
 
 @Suite struct SimulatorCoreTests {
     typealias Core = NetgiroSimulatorCore

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 @testable import NetgiroAPI
-@testable import Simulators
+@testable import NetgiroModels
+@testable import NetgiroSim
 
 /// The simulator refuses each class of malformed request, as Netgíró would.
 @Suite struct SimulatorWireTests {

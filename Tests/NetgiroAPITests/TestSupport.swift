@@ -1,7 +1,8 @@
 import Foundation
 
 @testable import NetgiroAPI
-@testable import Simulators
+@testable import NetgiroModels
+@testable import NetgiroSim
 
 /// Builds wire requests the way a correct client would, for driving the simulator's pure core.
 struct WireFactory {

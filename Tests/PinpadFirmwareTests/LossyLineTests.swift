@@ -1,3 +1,4 @@
+import Common
 import PinpadFirmware
 import PinpadProtocol
 import Testing

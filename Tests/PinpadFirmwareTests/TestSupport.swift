@@ -1,18 +1,9 @@
+import Common
 import PinpadFirmware
 import PinpadProtocol
 
-/// Deterministic random numbers for lossy-line tests (SplitMix64).
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
+/// Lossy-line tests draw from the repository's seeded generator, so they are reproducible.
+extension SeededRandom {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
 

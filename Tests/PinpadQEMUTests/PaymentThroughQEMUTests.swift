@@ -5,7 +5,8 @@ import Journal
 import Logging
 import NetgiroAPI
 import PinpadProtocol
-import Simulators
+import NetgiroSim
+import PinpadSim
 import Testing
 
 /// A whole payment with the pad's real firmware on the emulated MCU: the bridge's own pieces

@@ -2,7 +2,7 @@ import Bridge
 import Foundation
 import PinpadProtocol
 import SerialLine
-import Simulators
+import PinpadSim
 import Testing
 
 /// The pad's firmware image (`firmware/`, built by `make firmware`) booted in QEMU's Cortex-M4

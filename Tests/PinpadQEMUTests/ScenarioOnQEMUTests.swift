@@ -1,6 +1,6 @@
 import Foundation
 import PinpadProtocol
-import Simulators
+import PinpadSim
 import Testing
 
 /// The scenario language run against the firmware image in QEMU (`ngbridge sim pinpad --qemu

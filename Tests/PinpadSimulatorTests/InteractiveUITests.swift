@@ -3,7 +3,7 @@ import Foundation
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Simulators
+import PinpadSim
 import Testing
 
 /// Just enough of a terminal to see what the pad UI draws: cursor addressing, erase to the end

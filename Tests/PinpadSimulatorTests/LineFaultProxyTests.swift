@@ -3,7 +3,8 @@ import Foundation
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Simulators
+import LineFaults
+import PinpadSim
 import Testing
 
 /// The faulty cable of `ngbridge sim line`: its fault core on a virtual clock, and the proxy

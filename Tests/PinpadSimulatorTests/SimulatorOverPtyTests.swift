@@ -3,7 +3,8 @@ import Foundation
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Simulators
+import LineFaults
+import PinpadSim
 import Testing
 
 @Suite(.serialized) struct SimulatorOverPtyTests {

@@ -3,7 +3,6 @@ import Foundation
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Simulators
 import Testing
 
 /// A unique link path for one test's pad.

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import XCTest
 
@@ -250,11 +251,10 @@ final class SerialPortTests: XCTestCase {
 }
 
 /// Events handed to a `SerialPort` receiver, from the line's thread.
-final class ReceivedEvents: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [SerialPort.Event] = []
-    func append(_ e: SerialPort.Event) { lock.lock(); events.append(e); lock.unlock() }
-    private var all: [SerialPort.Event] { lock.lock(); defer { lock.unlock() }; return events }
+final class ReceivedEvents: Sendable {
+    private let events = Locked<[SerialPort.Event]>([])
+    func append(_ e: SerialPort.Event) { events.withLock { $0.append(e) } }
+    private var all: [SerialPort.Event] { events.withLock { $0 } }
     var bytes: [UInt8] {
         var out: [UInt8] = []
         for case .received(let b) in all { out += b }

@@ -1,3 +1,4 @@
+import Common
 import AsyncHTTPClient
 import Bridge
 import Checkout
@@ -12,8 +13,8 @@ import PinpadFirmware
 import PinpadProtocol
 import SerialLine
 import ServiceLifecycle
-import Simulators
 import Synchronization
+import NetgiroSim
 
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +56,7 @@ final class TimedPad: @unchecked Sendable {
 
     let pty: PseudoTerminal
     let customerID: String
-    let log = Mutex(Log())
+    let log = Locked(Log())
     private let stopFlag = Atomic<Bool>(false)
 
     init(path: String, customerID: String, serial: String = "BENCH001") throws {
@@ -143,7 +144,7 @@ final class StampingStub: Sendable {
         var bodyBytes: Int
     }
 
-    let arrivals = Mutex<[Arrival]>([])
+    let arrivals = Locked<[Arrival]>([])
     let port: Int
     private let task: Task<Void, any Error>
     private let http: HTTPClient
@@ -158,7 +159,7 @@ final class StampingStub: Sendable {
 
     static func start(upstream: String?, logger: Logger) async throws -> StampingStub {
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))
-        let box = Mutex<StampingStub?>(nil)
+        let box = Locked<StampingStub?>(nil)
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             let at = monotonicNanos()
             var request = request

@@ -1,9 +1,9 @@
+import Common
 import Bridge
 import Foundation
 import PinpadProtocol
 import SerialLine
-import Simulators
-import Synchronization
+import PinpadSim
 
 // Replug → link up: the simulated pad's cable is pulled (`PinpadSimulator.unplug()`: its pty
 // closes and the published link disappears), and after a while plugged in again (`replug()`:
@@ -30,7 +30,7 @@ struct ReplugResult {
 
 /// Status reports of one terminal with the time each arrived.
 final class StatusLog: Sendable {
-    let entries = Mutex<[(at: UInt64, up: Bool)]>([])
+    let entries = Locked<[(at: UInt64, up: Bool)]>([])
     func add(_ status: PadTerminal.TerminalStatus) {
         let t = monotonicNanos()
         let up: Bool
@@ -49,8 +49,8 @@ final class StatusLog: Sendable {
 
 /// Moments the simulated pad's node was published again.
 final class PlugLog: Sendable {
-    let plugged = Mutex<[UInt64]>([])
-    let onPlug = Mutex<(@Sendable () -> Void)?>(nil)
+    let plugged = Locked<[UInt64]>([])
+    let onPlug = Locked<(@Sendable () -> Void)?>(nil)
     init(_ pad: PinpadSimulator) {
         pad.onTranscript { [self] entry in
             guard entry.kind == .link, entry.text.hasPrefix("plugged in again") else { return }

@@ -1,3 +1,4 @@
+import Common
 import Bridge
 import Checkout
 import Foundation
@@ -7,8 +8,8 @@ import NetgiroAPI
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Simulators
-import Synchronization
+import NetgiroSim
+import PinpadSim
 
 #if canImport(Glibc)
 import Glibc
@@ -94,13 +95,6 @@ struct CPUSnapshot {
         s.netgiro = netgiroPID.flatMap(benchProcessCPU)
         return s
     }
-}
-
-/// A value behind a lock, shareable between tasks and threads.
-final class Locked<Value: Sendable>: Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R: Sendable>(_ body: (inout sending Value) -> sending R) -> R { mutex.withLock(body) }
 }
 
 /// The terminals of the benchmark: one PadTerminal per pad, all online.

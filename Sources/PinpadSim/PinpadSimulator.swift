@@ -1,41 +1,13 @@
+import Common
 import Foundation
+import LineFaults
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Faults a simulated pad can inject, for tests of the host side. Random faults are drawn from
-/// a generator seeded by `PinpadSimulatorOptions.seed`, so a run can be repeated exactly.
-public struct PinpadFaults: Sendable, Hashable {
-    /// Probability (0–1) that a write to the line is lost.
-    public var drop: Double = 0
-    /// Probability (0–1) that one byte of a write is damaged.
-    public var corrupt: Double = 0
-    /// Probability (0–1) that a write is sent twice.
-    public var duplicate: Double = 0
-    /// Every write leaves this many milliseconds late (in order).
-    public var delayMilliseconds: UInt64 = 0
-    /// Line noise, in both directions (host → pad and pad → host): the probability (0–1) that
-    /// any one byte on the line is damaged (a random bit pattern XORed in).
-    public var noiseCorruptPerByte: Double = 0
-    /// Line noise, in both directions: the probability (0–1) that any one byte is lost.
-    public var noiseDropPerByte: Double = 0
-    /// After this many milliseconds the pad writes nothing more (it keeps reading).
-    public var silentAfterMilliseconds: UInt64?
-    /// After this many milliseconds the pad is unplugged: the pty closes and the link path goes.
-    public var unplugAfterMilliseconds: UInt64?
-    /// The pad reboots once (all state lost, ANNOUNCE power-on) when a prompt has been open
-    /// this many milliseconds.
-    public var rebootMidPromptAfterMilliseconds: UInt64?
-
-    public init() {}
-
-    public var isNone: Bool { self == PinpadFaults() }
-}
 
 public struct PinpadSimulatorOptions: Sendable {
     /// Where the device side of the pty is published (a symbolic link); nil: not published.
@@ -337,32 +309,6 @@ private struct StepOutcome: Sendable {
     var resumed: [(CheckedContinuation<PinpadSnapshot?, Never>, PinpadSnapshot?)] = []
 }
 
-/// A value behind an NSLock — a pthread mutex, which the thread sanitizer understands (it does
-/// not see Synchronization's Mutex as a lock on Linux, so state behind one goes unchecked).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
-/// SplitMix64: small, seeded, the same on every platform — the simulators' faults are drawn
-/// from it, so a run repeats exactly for the same seed.
-struct FaultRandom: Sendable {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func chance(_ p: Double) -> Bool { p > 0 && Double(next() >> 11) / Double(1 << 53) < p }
-}
 
 private struct Engine: Sendable {
     let options: PinpadSimulatorOptions
@@ -375,7 +321,7 @@ private struct Engine: Sendable {
     var pendingEntries: [PinpadTranscriptEntry] = []
     var outgoing: [UInt8] = []
     var delayed: [(at: UInt64, bytes: [UInt8])] = []
-    var rng: FaultRandom
+    var rng: SeededRandom
     var stopped = false
     var stopRequested = false
     var promptsOpened = 0
@@ -391,7 +337,7 @@ private struct Engine: Sendable {
         self.options = options
         self.pty = pty
         self.firmware = PadFirmware(profile: options.profile)
-        self.rng = FaultRandom(state: options.seed)
+        self.rng = SeededRandom(seed: options.seed)
     }
 
     func now() -> UInt64 {

@@ -1,5 +1,6 @@
+import Common
 import Foundation
-import NetgiroAPI
+import NetgiroModels
 
 /// A point in simulator time: the time since the simulator started. Time is always passed into
 /// the simulator's pure core as a value; the HTTP shell reads it from a ``NetgiroSimClock``.
@@ -33,42 +34,22 @@ public struct NetgiroSystemSimClock: NetgiroSimClock {
 }
 
 /// A clock tests move by hand (through ``NetgiroSimulator/advance(by:)``).
-public final class NetgiroManualSimClock: NetgiroSimClock, @unchecked Sendable {
-    private let lock = NSLockLike()
-    private var current = NetgiroSimInstant.start
+public final class NetgiroManualSimClock: NetgiroSimClock {
+    private let current = Locked(NetgiroSimInstant.start)
 
     public init() {}
 
-    public func now() -> NetgiroSimInstant { lock.withLock { current } }
+    public func now() -> NetgiroSimInstant { current.withLock { $0 } }
     public var isRealTime: Bool { false }
 
     public func advance(by duration: Duration) {
-        lock.withLock { current = current + duration }
+        current.withLock { $0 = $0 + duration }
     }
 }
 
-/// SplitMix64: a small, fast, seedable generator, so every random choice the simulator makes
-/// (transaction ids, SMS codes, faults) is reproducible from its seed.
-public struct NetgiroSimRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { self.state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A probability draw: true with probability `p` (0...1).
-    public mutating func chance(_ p: Double) -> Bool {
-        guard p > 0 else { return false }
-        guard p < 1 else { return true }
-        return Double(next() >> 11) / Double(1 << 53) < p
-    }
-
+/// The simulator's random choices (transaction ids, SMS codes, faults) come from the
+/// repository's seeded generator, so each is reproducible from the simulator's seed.
+extension SeededRandom {
     /// A lowercase GUID string.
     public mutating func guid() -> String {
         let hex = Array("0123456789abcdef")
@@ -85,15 +66,5 @@ public struct NetgiroSimRandom: RandomNumberGenerator, Sendable {
         let n = Int(next() % 10_000)
         let s = String(n)
         return String(repeating: "0", count: 4 - s.count) + s
-    }
-}
-
-/// A lock usable from Sendable classes without pulling in NIO's.
-final class NSLockLike: @unchecked Sendable {
-    private let lock = NSLock()
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
     }
 }

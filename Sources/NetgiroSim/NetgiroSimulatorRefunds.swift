@@ -1,5 +1,5 @@
 import Foundation
-import NetgiroAPI
+import NetgiroModels
 
 /// The Netgíró partner API's refund call, simulated strictly to the facts in
 /// `docs/netgiro-refund.md`: `POST /partner/refund` with the shop's SecretKey in a `token`

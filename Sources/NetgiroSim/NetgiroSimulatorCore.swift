@@ -1,5 +1,6 @@
+import Common
 import Foundation
-import NetgiroAPI
+import NetgiroModels
 
 /// The Netgíró simulator's logic as a pure state machine: requests, customer decisions, callback
 /// results and the passing of time go in (with the time as a value); replies and effects come
@@ -149,7 +150,7 @@ public struct NetgiroSimulatorCore: Sendable {
     public private(set) var carts: [String: Cart] = [:]
     private var cartOrder: [String] = []
     private var nonces: [String: NonceHistory] = [:]
-    private var random: NetgiroSimRandom
+    private var random: SeededRandom
     private var nextInvoiceNumber = 100_001
     private var callbackNonce: UInt64 = 1_000_000
 
@@ -160,7 +161,7 @@ public struct NetgiroSimulatorCore: Sendable {
 
     public init(configuration: Configuration = Configuration(), seed: UInt64 = 1) {
         self.configuration = configuration
-        self.random = NetgiroSimRandom(seed: seed)
+        self.random = SeededRandom(seed: seed)
     }
 
     // MARK: Reading

@@ -1,5 +1,5 @@
 import Foundation
-import NetgiroAPI
+import NetgiroModels
 
 /// One HTTP request as the simulator's shell received it.
 public struct NetgiroSimWireRequest: Sendable {

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import SerialLine
 
@@ -161,12 +162,10 @@ public final class PinpadQEMU: Sendable {
 /// Started with `posix_spawn` rather than Foundation's `Process`: the child must begin with an
 /// empty signal mask and default dispositions. A Swift process's threads block signals, and a
 /// QEMU that inherits a blocked SIGTERM ignores the polite way to stop it.
-final class QEMUProcess: @unchecked Sendable {
-    // @unchecked: every mutable field is guarded by `lock`.
-    private let lock = NSLock()
-    private var buffer = ""
-    private var ended = false
-    private var exited = false
+final class QEMUProcess: Sendable {
+    /// QEMU's output so far, and whether it ended and QEMU exited: written by the reader and
+    /// waiter threads, read by the runner.
+    private let state = Locked((buffer: "", ended: false, exited: false))
 
     let pid: Int32
 
@@ -220,9 +219,7 @@ final class QEMUProcess: @unchecked Sendable {
     private func waitUntilExit() {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        lock.lock()
-        exited = true
-        lock.unlock()
+        state.withLock { $0.exited = true }
     }
 
     private static func spawn(_ executable: String, arguments: [String]) throws -> QEMUProcess {
@@ -278,36 +275,28 @@ final class QEMUProcess: @unchecked Sendable {
     }
 
     private func append(_ text: String) {
-        lock.lock()
-        buffer += text
-        if buffer.utf8.count > 64 * 1024 { buffer = String(buffer.suffix(32 * 1024)) }
-        lock.unlock()
+        state.withLock {
+            $0.buffer += text
+            if $0.buffer.utf8.count > 64 * 1024 { $0.buffer = String($0.buffer.suffix(32 * 1024)) }
+        }
     }
 
     private func markEnded() {
-        lock.lock()
-        ended = true
-        lock.unlock()
+        state.withLock { $0.ended = true }
     }
 
     var output: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return buffer
+        state.withLock { $0.buffer }
     }
 
     /// Whether QEMU is still running (its own thread reaps it when it exits).
     var isRunning: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return !exited
+        state.withLock { !$0.exited }
     }
 
     /// Whether QEMU's output ended (it exited or closed it).
     private var hasEnded: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return ended
+        state.withLock { $0.ended }
     }
 
     /// The `/dev/pts/N` paths from QEMU's "char device redirected to /dev/pts/N (label serialK)"

@@ -9,8 +9,9 @@ import Foundation
 public struct NetgiroSecret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible,
     CustomReflectable
 {
-    /// The secret's UTF-8 bytes, used only to compute signatures.
-    let utf8: [UInt8]
+    /// The secret's UTF-8 bytes, used only to compute signatures and for the partner API's `token`
+    /// header (package-wide, never public: nothing outside this package reads the secret).
+    package let utf8: [UInt8]
 
     public init(_ value: String) {
         self.utf8 = Array(value.utf8)

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 import SerialLine
 
@@ -211,7 +212,7 @@ public actor LineFaultProxy {
     }
 
     private func pullPeriodically(every: Duration) async {
-        var random = FaultRandom(state: options.seed ^ 0x0C0F_FEE0_CAB1_E000)
+        var random = SeededRandom(seed: options.seed ^ 0x0C0F_FEE0_CAB1_E000)
         let ms = max(1, Int64(every.components.seconds) * 1000 + Int64(every.components.attoseconds / 1_000_000_000_000_000))
         while !Task.isCancelled {
             let wait = options.unplugAtRandom ? ms / 2 + Int64(random.next() % UInt64(ms)) : ms
@@ -437,7 +438,7 @@ public struct LineFaultStatistics: Sendable, Hashable, CustomStringConvertible {
 public struct LineFaultInjector: Sendable {
     public let faults: PinpadFaults
     public private(set) var counts = LineFaultCounts()
-    private var random: FaultRandom
+    private var random: SeededRandom
     /// Whether any frame fault is asked for (else nothing is held back).
     private let holdsFrames: Bool
     /// Bytes read since the last delimiter.
@@ -450,7 +451,7 @@ public struct LineFaultInjector: Sendable {
 
     public init(faults: PinpadFaults, seed: UInt64) {
         self.faults = faults
-        self.random = FaultRandom(state: seed)
+        self.random = SeededRandom(seed: seed)
         holdsFrames = faults.drop > 0 || faults.corrupt > 0 || faults.duplicate > 0
         holding = holdsFrames
     }
@@ -525,20 +526,5 @@ public struct LineFaultInjector: Sendable {
             return bytes + [0] + bytes
         }
         return bytes
-    }
-}
-
-extension PinpadFaults {
-    /// The line faults in the `corrupt=P,drop=P,duplicate=P,byte-corrupt=P,byte-drop=P,delay-ms=N`
-    /// form the command line takes (`none` when there are none).
-    public var lineSpec: String {
-        var parts: [String] = []
-        if corrupt > 0 { parts.append("corrupt=\(corrupt)") }
-        if drop > 0 { parts.append("drop=\(drop)") }
-        if duplicate > 0 { parts.append("duplicate=\(duplicate)") }
-        if noiseCorruptPerByte > 0 { parts.append("byte-corrupt=\(noiseCorruptPerByte)") }
-        if noiseDropPerByte > 0 { parts.append("byte-drop=\(noiseDropPerByte)") }
-        if delayMilliseconds > 0 { parts.append("delay-ms=\(delayMilliseconds)") }
-        return parts.isEmpty ? "none" : parts.joined(separator: ",")
     }
 }

@@ -1,8 +1,9 @@
+import Common
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import NetgiroAPI
+import NetgiroModels
 
 /// A small ServerCallback receiver on loopback, for tests and the demo: every POST is checked
 /// with ``NetgiroCallback/verify(secret:url:body:headerValue:)`` and recorded; it answers with
@@ -24,14 +25,14 @@ public final class NetgiroCallbackReceiver: Sendable {
 
     private let serverTask: Task<Void, any Error>
 
-    private init(origin: String, serverTask: Task<Void, any Error>, received: LockedBox<[Received]>) {
+    private init(origin: String, serverTask: Task<Void, any Error>, received: Locked<[Received]>) {
         self.callbackURL = origin + "/netgiro/callback"
         self.cancelURL = origin + "/netgiro/cancel"
         self.serverTask = serverTask
         self.receivedBox = received
     }
 
-    private let receivedBox: LockedBox<[Received]>
+    private let receivedBox: Locked<[Received]>
 
     /// Every callback received so far, in order.
     public var callbacks: [Received] { receivedBox.withLock { $0 } }
@@ -47,7 +48,7 @@ public final class NetgiroCallbackReceiver: Sendable {
         answer: @escaping @Sendable (Int) -> Int = { _ in 200 },
         decide: (@Sendable (CartResponse) async -> Bool)? = nil
     ) async throws -> NetgiroCallbackReceiver {
-        let box = LockedBox<[Received]>([])
+        let box = Locked<[Received]>([])
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             var request = request
             let body = try await request.collectBody(upTo: 1 << 20)

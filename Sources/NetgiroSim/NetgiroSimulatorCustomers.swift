@@ -1,4 +1,4 @@
-import NetgiroAPI
+import NetgiroModels
 
 /// How a simulated customer behaves, keyed by the `CustomerId` a till sends.
 public enum NetgiroSimCustomerBehaviour: Sendable, Hashable {

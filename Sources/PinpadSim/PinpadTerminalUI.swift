@@ -1,8 +1,8 @@
+import Common
 import Foundation
 import PinpadFirmware
 import PinpadProtocol
 import SerialLine
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -17,17 +17,17 @@ public final class PinpadTerminalUI: Sendable {
     private let input: FileDescriptor
     private let output: FileDescriptor
     /// Held while a screen is rendered and written, so screens go out whole and in order.
-    private let drawing = Mutex<Void>(())
-    private let state: Mutex<(saved: TerminalAttributes?, last: PinpadSnapshot?, lastKey: String, closed: Bool, news: [String])>
-    private let quit: Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>
+    private let drawing = Locked<Void>(())
+    private let state: Locked<(saved: TerminalAttributes?, last: PinpadSnapshot?, lastKey: String, closed: Bool, news: [String])>
+    private let quit: Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>
 
     /// `input` and `output` default to the process's terminal (stdin, stdout).
     public init(pad: PinpadSimulator, input: FileDescriptor = FileDescriptor(rawValue: 0), output: FileDescriptor = FileDescriptor(rawValue: 1)) {
         self.pad = pad
         self.input = input
         self.output = output
-        self.state = Mutex((nil, nil, "", false, []))
-        self.quit = Mutex((false, []))
+        self.state = Locked((nil, nil, "", false, []))
+        self.quit = Locked((false, []))
     }
 
     /// Takes over the terminal, draws the pad and handles keys until the person quits (or the

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
+import Common
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import NetgiroAPI
+import NetgiroModels
 
 /// The Netgíró v1 Checkout simulator: a Hummingbird 2 server around ``NetgiroSimulatorCore``.
 ///
@@ -50,12 +51,13 @@ public final class NetgiroSimulator: Sendable {
     public let origin: String
     public let port: Int
 
-    private let state: State
+    private let state: Locked<State>
     private let serverTask: Task<Void, any Error>
     private let http: HTTPClient
 
-    final class State: @unchecked Sendable {
-        let lock = NSLock()
+    /// The simulator's mutable state, behind one lock: requests arrive on NIO's threads and
+    /// the ticker and callbacks run as tasks, all reading and changing it synchronously.
+    struct State: Sendable {
         var core: NetgiroSimulatorCore
         var faults: NetgiroFaultPlan
         var callbackTasks: [Int: Task<Void, Never>] = [:]
@@ -68,15 +70,9 @@ public final class NetgiroSimulator: Sendable {
             self.core = core
             self.faults = faults
         }
-
-        func with<T>(_ body: (State) throws -> T) rethrows -> T {
-            lock.lock()
-            defer { lock.unlock() }
-            return try body(self)
-        }
     }
 
-    private init(options: Options, port: Int, state: State, serverTask: Task<Void, any Error>, http: HTTPClient) {
+    private init(options: Options, port: Int, state: Locked<State>, serverTask: Task<Void, any Error>, http: HTTPClient) {
         self.options = options
         self.port = port
         self.origin = "http://\(options.host):\(port)"
@@ -88,14 +84,16 @@ public final class NetgiroSimulator: Sendable {
 
     /// Starts the simulator and returns once it is listening.
     public static func start(_ options: Options = Options()) async throws -> NetgiroSimulator {
-        let state = State(
+        let state = Locked(State(
             core: NetgiroSimulatorCore(configuration: options.core, seed: options.seed),
-            faults: NetgiroFaultPlan(probabilities: options.faults, seed: options.seed))
+            faults: NetgiroFaultPlan(probabilities: options.faults, seed: options.seed)))
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup,
             configuration: .init(redirectConfiguration: .disallow), backgroundActivityLogger: options.logger)
-        let box = SimulatorBox()
+        // The responder is built before the simulator it answers for (the server must be
+        // listening to learn its port), so it finds the simulator through this box.
+        let box = Locked<NetgiroSimulator?>(nil)
         let responder = CallbackResponder<NetgiroSimContext> { request, context in
-            guard let simulator = box.simulator else {
+            guard let simulator = box.withLock({ $0 }) else {
                 return Response(status: .serviceUnavailable)
             }
             return try await simulator.respond(to: request, context: context)
@@ -121,14 +119,14 @@ public final class NetgiroSimulator: Sendable {
             throw NetgiroSimulatorError.couldNotStart(host: options.host, port: options.port)
         }
         let simulator = NetgiroSimulator(options: options, port: port, state: state, serverTask: serverTask, http: http)
-        box.simulator = simulator
+        box.withLock { $0 = simulator }
         if options.clock.isRealTime { simulator.startTicker() }
         return simulator
     }
 
     /// Stops the server, the ticker and any callbacks in flight.
     public func shutdown() async {
-        let tasks = state.with { s -> [Task<Void, Never>] in
+        let tasks = state.withLock { s -> [Task<Void, Never>] in
             s.shuttingDown = true
             return Array(s.callbackTasks.values)
         }
@@ -142,24 +140,24 @@ public final class NetgiroSimulator: Sendable {
 
     // MARK: Library control (the same as the /_sim/ endpoints)
 
-    public func ledger() -> [NetgiroSimLedgerEntry] { state.with { $0.core.ledger } }
+    public func ledger() -> [NetgiroSimLedgerEntry] { state.withLock { $0.core.ledger } }
 
     /// The partner API's base URL (refunds), beside the v1 base URL.
     public var partnerBaseURL: String { origin + "/partner/" }
 
     /// Every refund taken, in order.
-    public func refunds() -> [NetgiroSimRefunds.Refund] { state.with { $0.refunds.refunds } }
+    public func refunds() -> [NetgiroSimRefunds.Refund] { state.withLock { $0.refunds.refunds } }
 
     public func cart(_ transactionId: String) -> NetgiroSimLedgerEntry? {
         ledger().first { $0.transactionId == transactionId }
     }
 
-    public func smsCode(for transactionId: String) -> String? { state.with { $0.core.smsCode(for: transactionId) } }
+    public func smsCode(for transactionId: String) -> String? { state.withLock { $0.core.smsCode(for: transactionId) } }
 
     /// The GSM customer of the cart accepts (or declines) now.
     public func customerDecides(transactionId: String, accept: Bool) throws(NetgiroSimControlError) {
         let now = options.clock.now()
-        let result = state.with { $0.core.customerDecides(transactionId: transactionId, accept: accept, now: now) }
+        let result = state.withLock { $0.core.customerDecides(transactionId: transactionId, accept: accept, now: now) }
         switch result {
         case .success(let effects): perform(effects)
         case .failure(let error): throw error
@@ -173,18 +171,18 @@ public final class NetgiroSimulator: Sendable {
     }
 
     public func setFaults(_ probabilities: NetgiroFaultProbabilities) {
-        state.with { $0.faults.probabilities = probabilities }
+        state.withLock { $0.faults.probabilities = probabilities }
     }
 
     public func injectNext(_ fault: NetgiroFault, on call: NetgiroCall? = nil) {
-        state.with { $0.faults.injectNext(fault, on: call) }
+        state.withLock { $0.faults.injectNext(fault, on: call) }
     }
 
     /// Waits until every callback in flight has been delivered or has failed (and its
     /// consequences, such as a retry, have run).
     public func settle() async {
         while true {
-            let tasks = state.with { Array($0.callbackTasks.values) }
+            let tasks = state.withLock { Array($0.callbackTasks.values) }
             if tasks.isEmpty { return }
             for task in tasks { await task.value }
         }
@@ -192,7 +190,7 @@ public final class NetgiroSimulator: Sendable {
 
     // MARK: Machinery
 
-    private let tickerTask = LockedBox<Task<Void, Never>?>(nil)
+    private let tickerTask = Locked<Task<Void, Never>?>(nil)
 
     private func startTicker() {
         let task = Task { [weak self] in
@@ -206,7 +204,7 @@ public final class NetgiroSimulator: Sendable {
 
     func tick() {
         let now = options.clock.now()
-        let effects = state.with { $0.core.advance(to: now) }
+        let effects = state.withLock { $0.core.advance(to: now) }
         perform(effects)
     }
 
@@ -226,13 +224,13 @@ public final class NetgiroSimulator: Sendable {
     }
 
     private func startCallback(_ callback: NetgiroSimulatorCore.Callback) {
-        state.with { s in
+        state.withLock { s in
             guard !s.shuttingDown else { return }
             let id = s.nextTaskID
             s.nextTaskID += 1
             s.callbackTasks[id] = Task { [self] in
                 await self.deliver(callback)
-                _ = self.state.with { $0.callbackTasks.removeValue(forKey: id) }
+                _ = self.state.withLock { $0.callbackTasks.removeValue(forKey: id) }
             }
         }
     }
@@ -258,7 +256,7 @@ public final class NetgiroSimulator: Sendable {
         perform([.event("cart \(callback.transactionId): \(kind) to \(callback.url): \(outcome)")])
         guard !callback.isCancelNotice else { return }
         let now = options.clock.now()
-        let effects = state.with {
+        let effects = state.withLock {
             $0.core.callbackFinished(transactionId: callback.transactionId, attempt: callback.attempt, delivered: delivered, now: now)
         }
         perform(effects)
@@ -279,7 +277,7 @@ public final class NetgiroSimulator: Sendable {
             headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(buffer: body))
 
         if path == NetgiroSimRefunds.path {
-            let reply = state.with { s in
+            let reply = state.withLock { s in
                 s.refunds.receive(method: wire.method, headers: wire.headers, body: wire.body) { id in
                     s.core.carts[id].map { cart in
                         NetgiroSimRefunds.CartFacts(
@@ -296,7 +294,7 @@ public final class NetgiroSimulator: Sendable {
             return Response(status: .init(code: reply.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: reply.body)))
         }
         let call = NetgiroCall.allCases.first { NetgiroSimWire.basePath + $0.path == path }
-        let fault: NetgiroFault? = call.flatMap { c in state.with { $0.faults.draw(for: c) } }
+        let fault: NetgiroFault? = call.flatMap { c in state.withLock { $0.faults.draw(for: c) } }
         if let call, let fault { perform([.event("\(call): injecting fault \(fault.rawValue)")]) }
 
         if fault == .serverError {
@@ -304,15 +302,15 @@ public final class NetgiroSimulator: Sendable {
                 request: wire)
         }
         if fault == .slow {
-            let delay = state.with { $0.faults.probabilities.slowDelay }
+            let delay = state.withLock { $0.faults.probabilities.slowDelay }
             let deadline = ContinuousClock.now + delay
-            while ContinuousClock.now < deadline, !state.with({ $0.shuttingDown }) {
+            while ContinuousClock.now < deadline, !state.withLock({ $0.shuttingDown }) {
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
 
         let now = options.clock.now()
-        let (reply, effects) = state.with { $0.core.receive(wire, now: now) }
+        let (reply, effects) = state.withLock { $0.core.receive(wire, now: now) }
         perform(effects)
         if let violation = reply.violation {
             let line = "refused \(request.method.rawValue) \(path): \(violation) (HTTP \(reply.status))"
@@ -340,7 +338,7 @@ public final class NetgiroSimulator: Sendable {
     private func jsonResponse(status: Int, body: [UInt8], request: NetgiroSimWireRequest) -> Response {
         let requestURL = request.url
         let appKey = request.header(NetgiroHeader.appKey)?.lowercased()
-        let (nonce, signingSecret) = state.with { s -> (String, NetgiroSecret?) in
+        let (nonce, signingSecret) = state.withLock { s -> (String, NetgiroSecret?) in
             s.responseNonce += 1
             let secret = s.core.configuration.apps.first { $0.key.lowercased() == appKey }?.value
             return (String(s.responseNonce), secret)
@@ -392,7 +390,7 @@ public final class NetgiroSimulator: Sendable {
             }
         }
         if method == .get, rest == ["faults"] {
-            return json(.ok, state.with { $0.faults.probabilities })
+            return json(.ok, state.withLock { $0.faults.probabilities })
         }
         if method == .post, rest == ["faults"] {
             let body = try await request.collectBody(upTo: 64 * 1024)
@@ -439,25 +437,5 @@ public struct NetgiroSimContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.channel = source.channel
-    }
-}
-
-final class SimulatorBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _simulator: NetgiroSimulator?
-    var simulator: NetgiroSimulator? {
-        get { lock.lock(); defer { lock.unlock() }; return _simulator }
-        set { lock.lock(); _simulator = newValue; lock.unlock() }
-    }
-}
-
-final class LockedBox<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    init(_ value: T) { self.value = value }
-    func withLock<R>(_ body: (inout T) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
     }
 }

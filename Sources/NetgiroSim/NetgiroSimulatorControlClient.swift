@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NetgiroAPI
+import NetgiroModels
 
 /// Talks to a running simulator's `/_sim/` control endpoints (and can send raw requests to its
 /// API, for tests of malformed requests over real HTTP).

@@ -1,4 +1,5 @@
-import NetgiroAPI
+import Common
+import NetgiroModels
 
 /// Faults the simulator can inject into the four API calls.
 public enum NetgiroFault: String, Sendable, Hashable, Codable, CaseIterable {
@@ -40,12 +41,12 @@ public struct NetgiroFaultProbabilities: Sendable, Hashable, Codable {
 /// need one exact fault on one exact call), then the seeded probabilities. Pure.
 public struct NetgiroFaultPlan: Sendable {
     public var probabilities: NetgiroFaultProbabilities
-    private var random: NetgiroSimRandom
+    private var random: SeededRandom
     private var scripted: [(call: NetgiroCall?, fault: NetgiroFault)] = []
 
     public init(probabilities: NetgiroFaultProbabilities = .none, seed: UInt64) {
         self.probabilities = probabilities
-        self.random = NetgiroSimRandom(seed: seed ^ 0xFA17_FA17_FA17_FA17)
+        self.random = SeededRandom(seed: seed ^ 0xFA17_FA17_FA17_FA17)
     }
 
     /// Queues `fault` for the next call of kind `call` (any call when nil).
