@@ -126,7 +126,7 @@ public actor PaymentRunner {
             checkout: checkout, first: first, gateway: gateway, journal: journal, terminal: terminal, clock: clock,
             logger: logger, observer: observer
         ) { [weak self] _ in
-            Task { await self?.ended(id) }
+            await self?.ended(id)
         }
         active[id] = handle
         return handle
