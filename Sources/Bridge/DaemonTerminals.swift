@@ -107,6 +107,8 @@ public actor DaemonTerminals: PaymentTerminals {
         }
         let terminal = PadTerminal(terminalID: id, reconnectGrace: reconnectGrace, entryTimeout: entryTimeout, tokenStore: tokenStore)
         var session = Session(terminal: terminal, path: path)
+        // One per terminal, for as long as it is known: carries its link reports into this
+        // actor in order (the terminal, another actor, cannot call in synchronously).
         session.statusWatch = Task { [weak self] in
             for await status in await terminal.statusUpdates() {
                 await self?.update(id, status)
@@ -203,6 +205,8 @@ public actor DaemonTerminals: PaymentTerminals {
         logger.info("pad attached", metadata: ["terminal": "\(id)", "path": "\(device.path)"])
         let hello = self.hello
         let logger = self.logger
+        // One per plugged-in pad: its line runs until unplugged, and a detach or a newer attach
+        // of the same pad ends it on its own (cancelling this task closes the line).
         sessions[id]?.line = Task {
             do {
                 await PadLine.serve(try SerialPort.open(device.path), terminal: terminal, hello: hello)
@@ -258,26 +262,29 @@ public actor DaemonTerminals: PaymentTerminals {
     func probeSerialNumber(path: String, within limit: Duration = .seconds(10)) async throws -> String {
         let port = try SerialPort.open(path)
         let link = PadLink(port: port, hello: hello)
-        let runner = Task { await link.run() }
-        let timeout = Task {
-            try? await Task.sleep(for: limit)
+        // The line runs and the time limit waits as children of this call: both end with it.
+        let serial = await withTaskGroup(of: Void.self) { group -> String? in
+            group.addTask { await link.run() }
+            group.addTask {
+                guard (try? await Task.sleep(for: limit)) != nil else { return }
+                await link.close()
+            }
+            var serial: String?
+            for await event in link.events {
+                // An incompatible pad is named too, so that it is listed (as incompatible).
+                if case .linkUp(let info) = event {
+                    serial = String(decoding: info.serialNumber, as: UTF8.self)
+                    break
+                }
+                if case .incompatiblePad(let info) = event {
+                    serial = String(decoding: info.serialNumber, as: UTF8.self)
+                    break
+                }
+            }
             await link.close()
+            group.cancelAll()
+            return serial
         }
-        defer { timeout.cancel() }
-        var serial: String?
-        for await event in link.events {
-            // An incompatible pad is named too, so that it is listed (as incompatible).
-            if case .linkUp(let info) = event {
-                serial = String(decoding: info.serialNumber, as: UTF8.self)
-                break
-            }
-            if case .incompatiblePad(let info) = event {
-                serial = String(decoding: info.serialNumber, as: UTF8.self)
-                break
-            }
-        }
-        await link.close()
-        await runner.value
         guard let serial, !serial.isEmpty else { throw NoHelloReply() }
         return serial
     }
