@@ -44,6 +44,8 @@ public final class PadLink: Sendable {
     private struct State {
         var link: LinkLayer
         var stopped = false
+        /// Where events go instead of `events`, once a terminal takes the link.
+        var sink: (@Sendable (Event) -> Void)?
         /// The deadline the line's thread was last given (ms since `origin`).
         var timerDeadline: UInt64?
     }
@@ -77,8 +79,8 @@ public final class PadLink: Sendable {
         state.withLock { state in
             state.stopped = true
             apply(state.link.handle(.stop, now: now), to: &state)
+            emit(.lineClosed(reason), &state)
         }
-        eventSink.yield(.lineClosed(reason))
         eventSink.finish()
     }
 
@@ -96,6 +98,22 @@ public final class PadLink: Sendable {
     /// Closes the line; `run()` then finishes.
     public func close() async {
         await port.close()
+    }
+
+    /// Starts closing the line and returns at once; `run()` finishes when it is closed.
+    public func beginClose() {
+        port.beginClose()
+    }
+
+    /// From now on the link's events go to `sink` — called on the line's thread, in order, one
+    /// at a time — instead of `events`: its owner's inbox, with no task between. Call it before
+    /// `run()`.
+    public func deliver(to sink: @escaping @Sendable (Event) -> Void) {
+        state.withLock { $0.sink = sink }
+    }
+
+    private func emit(_ event: Event, _ state: inout State) {
+        if let sink = state.sink { sink(event) } else { eventSink.yield(event) }
     }
 
     private func handle(_ event: LinkEvent) {
@@ -120,15 +138,15 @@ public final class PadLink: Sendable {
             switch action {
             case .write(let bytes):
                 try? port.send(bytes)  // a failure means the line is ending; run() reports it
-            case .deliver(let message): eventSink.yield(.message(message))
-            case .deliverInvalid(let type, let sequence, let error, _): eventSink.yield(.invalidMessage(type: type, sequence: sequence, error: error))
-            case .linkUp(.device(let info)): eventSink.yield(.linkUp(info))
+            case .deliver(let message): emit(.message(message), &state)
+            case .deliverInvalid(let type, let sequence, let error, _): emit(.invalidMessage(type: type, sequence: sequence, error: error), &state)
+            case .linkUp(.device(let info)): emit(.linkUp(info), &state)
             case .linkUp(.host): break  // not for a host
-            case .linkDown(let reason): eventSink.yield(.linkDown(reason))
-            case .delivered(let message): eventSink.yield(.delivered(message))
-            case .sendFailed(let message, let failure): eventSink.yield(.sendFailed(message, failure))
-            case .incompatiblePeer(let info): eventSink.yield(.incompatiblePad(info))
-            case .frameError(let error): eventSink.yield(.frameError(error))
+            case .linkDown(let reason): emit(.linkDown(reason), &state)
+            case .delivered(let message): emit(.delivered(message), &state)
+            case .sendFailed(let message, let failure): emit(.sendFailed(message, failure), &state)
+            case .incompatiblePeer(let info): emit(.incompatiblePad(info), &state)
+            case .frameError(let error): emit(.frameError(error), &state)
             }
         }
         scheduleTimer(&state)

@@ -166,6 +166,12 @@ public final class SerialPort: Sendable {
         return await closed()
     }
 
+    /// Starts closing the line and returns at once (for synchronous code, a cancellation
+    /// handler say); ``closed()`` says when it is done.
+    public func beginClose() {
+        loop.requestClose()
+    }
+
     /// Waits until the line has ended, for whatever reason, and says why.
     public func closed() async -> CloseReason {
         await withCheckedContinuation { continuation in loop.whenClosed(continuation) }
