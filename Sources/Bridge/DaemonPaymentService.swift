@@ -38,8 +38,9 @@ public actor DaemonPaymentService: PaymentService {
         }
     }
 
+    /// @unchecked Sendable: a reference kept in the actor's table and touched only from the
+    /// actor (never handed out), so it needs no lock of its own.
     final class EventLog: @unchecked Sendable {
-        // Touched only from the service actor.
         var events: [TillPaymentEvent] = []
         var listeners: [AsyncStream<TillPaymentEvent>.Continuation] = []
         var finished = false
@@ -279,7 +280,9 @@ public actor DaemonPaymentService: PaymentService {
         case terminal(TillPaymentEvent.Kind, String)
     }
 
-    /// One task per payment applies what it observed, one item at a time, in order.
+    /// One task per payment applies what it observed, one item at a time, in order: the
+    /// observer is called synchronously on the payment's loop, and this actor cannot be entered
+    /// from there without a hop.
     private func follow(_ id: String, _ observed: AsyncStream<Observed>) {
         Task {
             for await item in observed {
@@ -297,6 +300,7 @@ public actor DaemonPaymentService: PaymentService {
         let id = handle.id
         let log = logs[id] ?? EventLog()
         logs[id] = log
+        // One task per recovered payment: its changes into this actor's event log, in order.
         Task {
             var last: TillPaymentState?
             for await record in handle.updates() where Admission.state(record) != last {

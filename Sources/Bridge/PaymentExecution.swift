@@ -19,6 +19,8 @@ public final class PaymentHandle: Sendable {
         var nextCallbackID = 1
     }
 
+    /// Lock: read synchronously by till requests and callbacks (any task) while the payment's
+    /// loop writes it; nothing waits under it.
     let shared: PaymentLocked<Shared>
     /// Where till cancels and callbacks go (nil for a payment that was already over).
     let inbox: AsyncStream<PaymentExecution.Input>.Continuation?

@@ -99,6 +99,7 @@ struct AwaitedTerminal: CustomerTerminal {
 
 /// A value behind an NSLock (a pthread mutex, which the thread sanitizer understands): state
 /// shared between a payment's loop and its observers, and a pad link's threads.
+/// @unchecked Sendable: every access to `value` goes through `lock` (the compiler cannot see that).
 final class PaymentLocked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
