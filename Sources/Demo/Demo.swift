@@ -55,40 +55,16 @@ public struct Demo: Sendable {
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
 
-        // 1. Netgíró, simulated.
-        var simOptions = NetgiroSimulator.Options()
-        simOptions.core.customers = NetgiroSimCustomers(acceptDelay: .seconds(interactive ? 4 : 2))
-        simOptions.core.checkInterval = .milliseconds(800)
+        // 1. Netgíró and 2. the PIN pad, simulated (the pad: the firmware core behind a pty).
         var quiet = logger
         quiet.logLevel = .critical  // the simulator's shutdown chatter is not for the demo's audience
-        simOptions.logger = quiet
-        let smsCodes = DemoMailbox()
-        simOptions.events = { line in
-            if let range = line.range(of: "sandbox SMS payment code ") {
-                smsCodes.put(String(line[range.upperBound...].prefix { $0.isNumber }))
-            }
-        }
-        let netgiro: NetgiroSimulator
-        do {
-            netgiro = try await NetgiroSimulator.start(simOptions)
-        } catch {
-            say("cannot start the Netgíró simulator: \(error)")
-            return 2
-        }
+        let padPath = linkPath ?? (work + "/pinpad0")
+        guard let simulated = await DemoSimulators.start(
+            acceptDelay: .seconds(interactive ? 4 : 2), logger: quiet, padPath: padPath, say: say)
+        else { return 2 }
+        let (netgiro, pad, smsCodes) = (simulated.netgiro, simulated.pad, simulated.smsCodes)
         let callbacks: NetgiroCallbackReceiver? =
             confirmation == .serverCallback ? try? await NetgiroCallbackReceiver.start(logger: quiet) : nil
-
-        // 2. The PIN pad, simulated: the firmware core behind a pty.
-        let padPath = linkPath ?? (work + "/pinpad0")
-        let pad: PinpadSimulator
-        do {
-            pad = try PinpadSimulator(options: PinpadSimulatorOptions(linkPath: padPath))
-        } catch {
-            say("cannot start the PIN-pad simulator: \(error)")
-            await netgiro.shutdown()
-            return 2
-        }
-        pad.start()
 
         // 3. The bridge: pad terminal, journal, Netgíró client, payment runner.
         let terminal = PadTerminal(terminalID: "DEMO-PAD")
@@ -219,6 +195,47 @@ public struct Demo: Sendable {
         if let id = record.transactionId { parts.append("TransactionId \(id)") }
         if let message = record.lastMessage, record.phase.isFinal { parts.append(message) }
         return parts.isEmpty ? "" : " — " + parts.joined(separator: ", ")
+    }
+}
+
+/// The two simulators both demos run: Netgíró on loopback, whose "sent" SMS codes land in a
+/// mailbox for the scripted customer, and the PIN pad on a pty.
+struct DemoSimulators {
+    let netgiro: NetgiroSimulator
+    let pad: PinpadSimulator
+    let smsCodes: DemoMailbox
+
+    /// Starts both, or says what failed (and stops what had started) and returns nil.
+    static func start(
+        acceptDelay: Duration, logger: Logger, padPath: String, say: @Sendable (String) -> Void
+    ) async -> DemoSimulators? {
+        var options = NetgiroSimulator.Options()
+        options.core.customers = NetgiroSimCustomers(acceptDelay: acceptDelay)
+        options.core.checkInterval = .milliseconds(800)
+        options.logger = logger
+        let smsCodes = DemoMailbox()
+        options.events = { line in
+            if let range = line.range(of: "sandbox SMS payment code ") {
+                smsCodes.put(String(line[range.upperBound...].prefix { $0.isNumber }))
+            }
+        }
+        let netgiro: NetgiroSimulator
+        do {
+            netgiro = try await NetgiroSimulator.start(options)
+        } catch {
+            say("cannot start the Netgíró simulator: \(error)")
+            return nil
+        }
+        let pad: PinpadSimulator
+        do {
+            pad = try PinpadSimulator(options: PinpadSimulatorOptions(linkPath: padPath))
+        } catch {
+            say("cannot start the PIN-pad simulator: \(error)")
+            await netgiro.shutdown()
+            return nil
+        }
+        pad.start()
+        return DemoSimulators(netgiro: netgiro, pad: pad, smsCodes: smsCodes)
     }
 }
 

@@ -36,33 +36,10 @@ public struct TillPageDemo: Sendable {
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
 
-        var simOptions = NetgiroSimulator.Options()
-        simOptions.core.customers = NetgiroSimCustomers(acceptDelay: acceptDelay)
-        simOptions.core.checkInterval = .milliseconds(800)
-        simOptions.logger = quiet
-        let smsCodes = DemoMailbox()
-        simOptions.events = { line in
-            if let range = line.range(of: "sandbox SMS payment code ") {
-                smsCodes.put(String(line[range.upperBound...].prefix { $0.isNumber }))
-            }
-        }
-        let netgiro: NetgiroSimulator
-        do {
-            netgiro = try await NetgiroSimulator.start(simOptions)
-        } catch {
-            say("cannot start the Netgíró simulator: \(error)")
-            return 2
-        }
         let padPath = work + "/pinpad0"
-        let pad: PinpadSimulator
-        do {
-            pad = try PinpadSimulator(options: PinpadSimulatorOptions(linkPath: padPath))
-        } catch {
-            say("cannot start the PIN-pad simulator: \(error)")
-            await netgiro.shutdown()
-            return 2
-        }
-        pad.start()
+        guard let simulated = await DemoSimulators.start(acceptDelay: acceptDelay, logger: quiet, padPath: padPath, say: say)
+        else { return 2 }
+        let (netgiro, pad, smsCodes) = (simulated.netgiro, simulated.pad, simulated.smsCodes)
 
         // The public sandbox secret (not a secret: Netgíró publishes it for its test account).
         let secretPath = work + "/netgiro-secret"

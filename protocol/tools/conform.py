@@ -18,6 +18,7 @@ deviation, one that fires early is (T_dead, T_ack, T_hb are lower bounds first).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import select
@@ -694,6 +695,11 @@ def print_result(sc: Scenario) -> None:
 
 
 def run_scenarios(scs: list[Scenario], only: set[str] | None, before: Callable[[Scenario], None] | None = None) -> int:
+    unknown = sorted((only or set()) - {sc.name for sc in scs})
+    if unknown:
+        print(f"no scenario named {', '.join(unknown)}; the scenarios are: {', '.join(sc.name for sc in scs)}",
+              file=sys.stderr, flush=True)
+        return 2
     failed = 0
     ran = 0
     for sc in scs:
@@ -726,21 +732,31 @@ wait 600s
 """
 
 
+def parse_conform_args(mode: str, args: list[str]) -> argparse.Namespace | int:
+    """The conform modes' options, parsed by argparse: one definition for both modes. An int is
+    the exit status when there is nothing to run (0 after --help, 2 after a usage error)."""
+    ap = argparse.ArgumentParser(prog=f"ngpp.py {mode}", description=(
+        "a strict host against `ngbridge sim pinpad` or the firmware in QEMU" if mode == "conform-pad"
+        else "a strict pad against `ngbridge run`"))
+    ap.add_argument("--ngbridge", default=".build/debug/ngbridge", metavar="PATH", help="the ngbridge binary")
+    ap.add_argument("--only", type=lambda s: set(s.split(",")), metavar="NAME,...", help="run only these scenarios")
+    if mode == "conform-pad":
+        ap.add_argument("--qemu", metavar="IMAGE", help="run the firmware image in QEMU instead of the simulator")
+    else:
+        ap.add_argument("--keep", action="store_true", help="keep the daemon's and the simulator's logs")
+        ap.add_argument("--known", type=lambda s: set(s.split(",")), default=set(), metavar="NAME,...",
+                        help="deviations known today: printed in full as KNOWN, not counted as failures")
+    try:
+        return ap.parse_args(args)
+    except SystemExit as e:  # argparse has printed the help, or the usage and the error
+        return 2 if e.code else 0
+
+
 def cmd_conform_pad(args: list[str]) -> int:
-    ng = ".build/debug/ngbridge"
-    qemu = None
-    only = None
-    i = 0
-    while i < len(args):
-        if args[i] == "--ngbridge":
-            ng = args[i + 1]; i += 2
-        elif args[i] == "--qemu":
-            qemu = args[i + 1]; i += 2
-        elif args[i] == "--only":
-            only = set(args[i + 1].split(",")); i += 2
-        else:
-            print(f"conform-pad: unknown argument {args[i]}", file=sys.stderr)
-            return 2
+    opts = parse_conform_args("conform-pad", args)
+    if isinstance(opts, int):
+        return opts
+    ng, qemu, only = opts.ngbridge, opts.qemu, opts.only
     work = tempfile.mkdtemp(prefix="ngpp-conform-pad-")
     link = os.path.join(work, "pad")
     script = os.path.join(work, "customer.pad")
@@ -1435,22 +1451,11 @@ class HostConformance:
 
 
 def cmd_conform_host(args: list[str]) -> int:
-    ng = ".build/debug/ngbridge"
-    only = None
-    keep = False
-    i = 0
-    while i < len(args):
-        if args[i] == "--ngbridge":
-            ng = args[i + 1]; i += 2
-        elif args[i] == "--only":
-            only = set(args[i + 1].split(",")); i += 2
-        elif args[i] == "--keep":
-            keep = True; i += 1
-        elif args[i] == "--known":
-            KNOWN.update(args[i + 1].split(",")); i += 2
-        else:
-            print(f"conform-host: unknown argument {args[i]}", file=sys.stderr)
-            return 2
+    opts = parse_conform_args("conform-host", args)
+    if isinstance(opts, int):
+        return opts
+    ng, only, keep = opts.ngbridge, opts.only, opts.keep
+    KNOWN.update(opts.known)
     ng = os.path.realpath(ng)
     work = tempfile.mkdtemp(prefix="ngpp-conform-host-")
     print("conform-host: a strict pad against ngbridge run (Netgíró simulator, payment.entry-timeout=10)", flush=True)
