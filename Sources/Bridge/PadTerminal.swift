@@ -92,7 +92,7 @@ public actor PadTerminal: CustomerTerminal {
         // is finished, in deinit). Unstructured because a terminal outlives whoever made it —
         // a line, a payment, a hotplug event; the alarm sleeps as its child.
         Task { [weak self] in
-            await withTaskGroup(of: Void.self) { alarms in
+            await withDiscardingTaskGroup { alarms in
                 for await input in inputs {
                     guard let alarm = await self?.receive(input) else { continue }
                     alarms.addTask {

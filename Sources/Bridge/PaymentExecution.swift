@@ -174,8 +174,8 @@ struct PaymentExecution: Sendable {
         // calls and its alarm are child tasks of it, so none outlives the payment.
         Task {
             await terminal.paymentStarted()
-            await withTaskGroup(of: Void.self) { calls in
-                let (record, idleAfter) = await withTaskGroup(of: Void.self) { alarms in
+            await withDiscardingTaskGroup { calls in
+                let (record, idleAfter) = await withDiscardingTaskGroup { alarms in
                     let ended = await execution.run(
                         checkout, first: first, inputs: inputs, inbox: inbox, handle: handle, calls: &calls, alarms: &alarms)
                     alarms.cancelAll()
@@ -201,8 +201,8 @@ struct PaymentExecution: Sendable {
     /// is due); one child task sleeps until the nearest and then posts an alarm to the inbox.
     private func run(
         _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
-        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, calls: inout TaskGroup<Void>,
-        alarms: inout TaskGroup<Void>
+        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, calls: inout DiscardingTaskGroup,
+        alarms: inout DiscardingTaskGroup
     ) async -> (PaymentRecord, idleAfter: Duration?) {
         var checkout = initial
         var loop = LoopState()
@@ -289,7 +289,7 @@ struct PaymentExecution: Sendable {
 
         /// Makes sure an alarm sleeps until the nearest timer: a new one only when there is none
         /// or the nearest moved earlier (one that rings early finds nothing due and re-arms).
-        mutating func armAlarm(clock: any PaymentClock, inbox: AsyncStream<Input>.Continuation, in group: inout TaskGroup<Void>) {
+        mutating func armAlarm(clock: any PaymentClock, inbox: AsyncStream<Input>.Continuation, in group: inout DiscardingTaskGroup) {
             guard let nearest = due.values.map(\.at).min() else { return }
             if let alarm, alarm <= nearest { return }
             alarm = nearest
@@ -309,7 +309,7 @@ struct PaymentExecution: Sendable {
     /// after it was done).
     private func execute(
         _ actions: [Checkout.Action], loop: inout LoopState, inbox: AsyncStream<Input>.Continuation,
-        handle: PaymentHandle, calls: inout TaskGroup<Void>, logger: Logger
+        handle: PaymentHandle, calls: inout DiscardingTaskGroup, logger: Logger
     ) async -> Bool {
         for action in actions {
             switch action {
