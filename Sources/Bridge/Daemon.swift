@@ -50,21 +50,7 @@ public enum Daemon {
                 recoveryGrace: configuration.payments.reconnectGrace),
             metrics: metrics, logger: logger)
 
-        let pads = Task {
-            switch configuration.device {
-            case .path(let path): await terminals.keep(path: path)
-            case .match(let filter):
-                do { try await terminals.follow(filter) } catch {
-                    logger.critical("cannot watch for PIN pads: \(error)")
-                }
-            }
-        }
         metrics.addCollector { metrics in metrics.recordLinks(await terminals.linkSnapshots()) }
-        let gauge = Task {
-            for await _ in await terminals.changes() {
-                metrics.recordTerminals(online: await terminals.onlineIDs().count)
-            }
-        }
 
         do {
             let recovered = try await service.recover()
@@ -103,17 +89,23 @@ public enum Daemon {
         }
         services.append(DrainService(service: service, terminals: terminals, notify: notify, logger: logger))
 
+        // Services stop in reverse order: draining first (the pads still linked, to show "out
+        // of service"), then the listeners, and pad discovery with its gauge last.
         let group = ServiceGroup(
             configuration: .init(
-                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [
+                    // A watcher that cannot start has said so (critical); the till API stays up
+                    // to answer that no terminal is online, so an early end stops nothing.
+                    .init(service: PadDiscoveryService(terminals: terminals, device: configuration.device, logger: logger), successTerminationBehavior: .ignore),
+                    .init(service: TerminalsGaugeService(terminals: terminals, metrics: metrics), successTerminationBehavior: .ignore),
+                ] + services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         var failure: (any Error)?
         do {
             try await group.run()
         } catch {
             failure = error
         }
-        pads.cancel()
-        gauge.cancel()
         await terminals.closeAll()
         try? await netgiro.shutdown()
         await partner?.shutdown()
@@ -138,6 +130,40 @@ struct DrainService: Service {
         logger.notice("shutting down: no new payments; running ones stay in the journal and resume at the next start")
         await service.stopTakingPayments()
         await terminals.showOutOfService()
+    }
+}
+
+/// Finds PIN pads for as long as the daemon runs: hotplug (`device.match`) or one fixed path
+/// (`device.path`), each pad handed to its terminal session. Ends at graceful shutdown.
+struct PadDiscoveryService: Service {
+    let terminals: DaemonTerminals
+    let device: DaemonConfiguration.Device
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            switch device {
+            case .path(let path): await terminals.keep(path: path)
+            case .match(let filter):
+                do { try await terminals.follow(filter) } catch {
+                    logger.critical("cannot watch for PIN pads: \(error)")
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the `terminals online` gauge current: one reading per change of the terminals.
+struct TerminalsGaugeService: Service {
+    let terminals: DaemonTerminals
+    let metrics: TillAPIMetrics
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            for await _ in await terminals.changes() {
+                metrics.recordTerminals(online: await terminals.onlineIDs().count)
+            }
+        }
     }
 }
 

@@ -40,10 +40,11 @@ public final class TillAPIMetrics: Sendable {
     static func seconds(_ value: Double) -> Duration { .milliseconds(Int64((value * 1000).rounded())) }
 
     /// Called before each scrape to bring values that are read rather than pushed up to date.
-    /// Behind a lock because the registry is shared by the API's request handlers; the list is
-    /// filled once at start.
+    /// Lock: read synchronously by every scrape's request handler (concurrent), filled once at
+    /// start; a mutex, as an actor would make each metric call a suspension.
     private let collectors = Locked<[@Sendable (TillAPIMetrics) async -> Void]>([])
     /// The link counters as last exported, per terminal, so a scrape adds only what is new.
+    /// Lock: two scrapes at once must not both add the same difference.
     private let exportedLinks = Locked<[String: LinkStatistics]>([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), startTime: Date = Date()) {

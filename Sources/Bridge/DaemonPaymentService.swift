@@ -1,4 +1,5 @@
 import Checkout
+import Common
 import Foundation
 import Journal
 import Logging
@@ -38,11 +39,78 @@ public actor DaemonPaymentService: PaymentService {
         }
     }
 
-    final class EventLog: @unchecked Sendable {
-        // Touched only from the service actor.
-        var events: [TillPaymentEvent] = []
-        var listeners: [AsyncStream<TillPaymentEvent>.Continuation] = []
-        var finished = false
+    /// One payment's events as the till reads them (SSE): appended synchronously, in order, by
+    /// the payment's own loop (state changes, prompts, screens) and once at its end; every
+    /// reader gets them all from the start, then what follows.
+    final class EventLog: Sendable {
+        struct State {
+            var events: [TillPaymentEvent] = []
+            var listeners: [AsyncStream<TillPaymentEvent>.Continuation] = []
+            var finished = false
+        }
+        /// Lock: written by the payment's loop, read by till requests (any task); nothing
+        /// waits under it.
+        let state = Locked(State())
+
+        func subscribe() -> AsyncStream<TillPaymentEvent> {
+            let (stream, continuation) = AsyncStream.makeStream(of: TillPaymentEvent.self, bufferingPolicy: .unbounded)
+            state.withLock { s in
+                for event in s.events { continuation.yield(event) }
+                if s.finished { continuation.finish() } else { s.listeners.append(continuation) }
+            }
+            return stream
+        }
+
+        /// A state event when the payment's state for the till changed; true if it did.
+        @discardableResult
+        func changed(_ record: PaymentRecord) -> Bool {
+            let state = Admission.state(record)
+            return self.state.withLock { s in
+                guard !s.finished, s.events.last(where: { $0.kind == .state })?.state != state else { return false }
+                Self.append(TillPaymentEvent(sequence: s.events.count + 1, kind: .state, state: state), to: &s)
+                return true
+            }
+        }
+
+        func note(kind: TillPaymentEvent.Kind, text: String) {
+            state.withLock { s in
+                guard !s.finished else { return }
+                Self.append(
+                    TillPaymentEvent(
+                        sequence: s.events.count + 1, kind: kind, prompt: kind == .prompt ? text : nil, screen: kind == .screen ? text : nil),
+                    to: &s)
+            }
+        }
+
+        /// The outcome; false if the log had already ended.
+        func outcome(_ record: PaymentRecord) -> Bool {
+            changed(record)
+            let view = Admission.view(record)
+            return state.withLock { s in
+                guard !s.finished else { return false }
+                Self.append(TillPaymentEvent(sequence: s.events.count + 1, kind: .outcome, state: view.state, payment: view), to: &s)
+                return true
+            }
+        }
+
+        /// Ends the log without an outcome (the payment stopped unfinished).
+        func stop() {
+            state.withLock { s in
+                s.finished = true
+                for l in s.listeners { l.finish() }
+                s.listeners = []
+            }
+        }
+
+        private static func append(_ event: TillPaymentEvent, to s: inout State) {
+            s.events.append(event)
+            for l in s.listeners { l.yield(event) }
+            if event.kind == .outcome {
+                s.finished = true
+                for l in s.listeners { l.finish() }
+                s.listeners = []
+            }
+        }
     }
 
     let runner: PaymentRunner
@@ -50,7 +118,9 @@ public actor DaemonPaymentService: PaymentService {
     let settings: Settings
     let metrics: TillAPIMetrics?
     let logger: Logger
-    private var logs: [String: EventLog] = [:]
+    /// Lock: each payment's loop finds its log here synchronously (an observer cannot enter
+    /// the actor without a hop).
+    private let logs = Locked<[String: EventLog]>([:])
     private var admission: Admission
 
     public init(runner: PaymentRunner, terminals: any PaymentTerminals, settings: Settings, metrics: TillAPIMetrics?, logger: Logger) {
@@ -68,13 +138,15 @@ public actor DaemonPaymentService: PaymentService {
         // soon as it appears, rather than failing for want of it.
         let terminals = self.terminals
         let grace = settings.recoveryGrace
-        let handles = try await runner.recover { id in
-            AwaitedTerminal(terminalID: id, grace: grace) { await terminals.terminal(id) }
-        }
-        for handle in handles {
-            admission.recovered(handle.record)
-            follow(handle)
-        }
+        let handles = try await runner.recover(
+            terminal: { id in AwaitedTerminal(terminalID: id, grace: grace) { await terminals.terminal(id) } },
+            observer: { record in
+                let log = self.newLog(record.id)
+                log.changed(record)
+                return self.observer(record.id, log)
+            },
+            onEnd: { [weak self] record in await self?.ended(record.id, record) })
+        for handle in handles { admission.recovered(handle.record) }
         return handles.map(\.id)
     }
 
@@ -121,24 +193,18 @@ public actor DaemonPaymentService: PaymentService {
             throw .terminalOffline(checkoutRequest.terminalID, retryAfter: admission.settings.retryAfterSeconds)
         }
 
-        let log = EventLog()
-        logs[id] = log
+        let log = newLog(id)
         // State changes and what the terminal shows and asks reach the till in the order they
-        // happened: both are written synchronously, from the payment's own loop, into one stream.
-        let (observed, sink) = AsyncStream.makeStream(of: Observed.self, bufferingPolicy: .unbounded)
-        let terminal = ObservedTerminal(inner: pad) { kind, text in sink.yield(.terminal(kind, text)) }
+        // happened: both are written synchronously, from the payment's own loop, into its log.
+        let terminal = ObservedTerminal(inner: pad) { kind, text in log.note(kind: kind, text: text) }
         let handle: PaymentHandle
         do {
             handle = try await runner.start(
-                checkoutRequest, terminal: terminal, idempotencyKey: idempotencyKey, id: id,
-                observer: { record, ended in
-                    sink.yield(.record(record, ended: ended))
-                    if ended { sink.finish() }
-                })
+                checkoutRequest, terminal: terminal, idempotencyKey: idempotencyKey, id: id, observer: observer(id, log),
+                onEnd: { [weak self] record in await self?.ended(id, record) })
         } catch {
-            logs[id] = nil
+            logs.withLock { $0[id] = nil }
             admission.startFailed(id)
-            sink.finish()
             switch error {
             case .invalidRequest(let problem): throw Admission.refusal(for: problem)
             case .referenceInFlight(_, let other):
@@ -149,13 +215,11 @@ public actor DaemonPaymentService: PaymentService {
             }
         }
         if handle.id != id {  // a concurrent request with the same key won the race
-            logs[id] = nil
+            logs.withLock { $0[id] = nil }
             admission.startFailed(id)
-            sink.finish()
             return PaymentStart(payment: Admission.view(handle.record), replayed: true)
         }
         admission.started(id)
-        follow(id, observed)
         return PaymentStart(payment: Admission.view(handle.record), replayed: false)
     }
 
@@ -165,27 +229,18 @@ public actor DaemonPaymentService: PaymentService {
     }
 
     public func events(id: String) async -> AsyncStream<TillPaymentEvent>? {
-        let log: EventLog
-        if let existing = logs[id] {
-            log = existing
-        } else {
-            // A payment from before this process (recovered or finished): its state now, then what follows.
-            guard let handle = await runner.payment(id: id) else { return nil }
-            log = EventLog()
+        if let log = logs.withLock({ $0[id] }) { return log.subscribe() }
+        // A payment from before this process (recovered or finished): its state now, then what follows.
+        guard let handle = await runner.payment(id: id) else { return nil }
+        let log = logs.withLock { logs in
+            if let raced = logs[id] { return raced }
+            let log = EventLog()
             logs[id] = log
-            append(id, log, TillPaymentEvent(sequence: 1, kind: .state, state: Admission.state(handle.record)))
-            if handle.record.isFinished {
-                append(id, log, TillPaymentEvent(sequence: 2, kind: .outcome, state: Admission.state(handle.record), payment: Admission.view(handle.record)))
-            }
+            return log
         }
-        let (stream, continuation) = AsyncStream.makeStream(of: TillPaymentEvent.self, bufferingPolicy: .unbounded)
-        for event in log.events { continuation.yield(event) }
-        if log.finished {
-            continuation.finish()
-        } else {
-            log.listeners.append(continuation)
-        }
-        return stream
+        log.changed(handle.record)
+        if handle.record.isFinished { _ = log.outcome(handle.record) }
+        return log.subscribe()
     }
 
     public func cancel(id: String) async throws(PaymentServiceError) -> TillPayment {
@@ -273,65 +328,39 @@ public actor DaemonPaymentService: PaymentService {
 
     // MARK: - Following a payment
 
-    /// What the service hears of one payment it started, in order.
-    enum Observed: Sendable {
-        case record(PaymentRecord, ended: Bool)
-        case terminal(TillPaymentEvent.Kind, String)
+    private nonisolated func newLog(_ id: String) -> EventLog {
+        let log = EventLog()
+        logs.withLock { $0[id] = log }
+        return log
     }
 
-    /// One task per payment applies what it observed, one item at a time, in order.
-    private func follow(_ id: String, _ observed: AsyncStream<Observed>) {
-        Task {
-            for await item in observed {
-                switch item {
-                case .record(let record, let ended):
-                    if ended { await self.ended(id, record) } else { await self.changed(id, record) }
-                case .terminal(let kind, let text):
-                    await self.note(id, kind: kind, text: text)
-                }
-            }
+    /// What the payment's loop calls at each change: the till's log and one log line per state.
+    private nonisolated func observer(_ id: String, _ log: EventLog) -> PaymentObserver {
+        let logger = self.logger
+        return { record, ended in
+            guard !ended, log.changed(record) else { return }  // the end is `ended(_:_:)`'s
+            logger.info(
+                "payment state",
+                metadata: [
+                    "payment": "\(id)", "terminal": "\(record.request.terminalID)", "state": "\(Admission.state(record).rawValue)",
+                    "phase": "\(record.phase.rawValue)",
+                ])
         }
     }
 
-    private func follow(_ handle: PaymentHandle) {
-        let id = handle.id
-        let log = logs[id] ?? EventLog()
-        logs[id] = log
-        Task {
-            var last: TillPaymentState?
-            for await record in handle.updates() where Admission.state(record) != last {
-                last = Admission.state(record)
-                await self.changed(id, record)
-            }
-            await self.ended(id, handle.record)
-        }
-    }
-
-    private func changed(_ id: String, _ record: PaymentRecord) {
-        guard let log = logs[id] else { return }
-        let state = Admission.state(record)
-        if log.events.last(where: { $0.kind == .state })?.state != state {
-            append(id, log, TillPaymentEvent(sequence: log.events.count + 1, kind: .state, state: state))
-        }
-        logger.info(
-            "payment state",
-            metadata: ["payment": "\(id)", "terminal": "\(record.request.terminalID)", "state": "\(state.rawValue)", "phase": "\(record.phase.rawValue)"])
-    }
-
+    /// Awaited by the payment's own task once it has ended: the terminal is free (before the
+    /// till can read the outcome, so a next payment right after it is admitted), then the outcome.
     private func ended(_ id: String, _ record: PaymentRecord) {
         admission.ended(id)
-        guard let log = logs[id], !log.finished else { return }
+        guard let log = logs.withLock({ $0[id] }) else { return }
         guard record.isFinished else {
             // Stopped without an outcome (shutdown, journal failure): it stays unfinished in the
             // journal and is resumed at the next start; the stream ends without an outcome.
-            log.finished = true
-            for l in log.listeners { l.finish() }
-            log.listeners = []
+            log.stop()
             return
         }
+        guard log.outcome(record) else { return }
         let view = Admission.view(record)
-        changed(id, record)
-        append(id, log, TillPaymentEvent(sequence: log.events.count + 1, kind: .outcome, state: view.state, payment: view))
         let took = (record.finishedAt ?? record.updatedAt).timeIntervalSince(record.createdAt)
         metrics?.countOutcome(view.state, duration: .milliseconds(Int64((took * 1000).rounded())))
         logger.notice(
@@ -340,24 +369,6 @@ public actor DaemonPaymentService: PaymentService {
                 "payment": "\(id)", "terminal": "\(record.request.terminalID)", "state": "\(view.state.rawValue)",
                 "reference": "\(record.reference)", "transaction": "\(record.transactionId ?? "-")",
             ])
-    }
-
-    private func note(_ id: String, kind: TillPaymentEvent.Kind, text: String) {
-        guard let log = logs[id], !log.finished else { return }
-        append(
-            id, log,
-            TillPaymentEvent(
-                sequence: log.events.count + 1, kind: kind, prompt: kind == .prompt ? text : nil, screen: kind == .screen ? text : nil))
-    }
-
-    private func append(_ id: String, _ log: EventLog, _ event: TillPaymentEvent) {
-        log.events.append(event)
-        for l in log.listeners { l.yield(event) }
-        if event.kind == .outcome {
-            log.finished = true
-            for l in log.listeners { l.finish() }
-            log.listeners = []
-        }
     }
 }
 

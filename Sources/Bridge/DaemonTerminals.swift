@@ -26,7 +26,8 @@ public actor DaemonTerminals: PaymentTerminals {
         var info: DeviceInfo?
         /// The pad answered HELLO with no version in common (until it links).
         var incompatible: DeviceInfo?
-        var line: Task<Void, Never>?
+        /// The hotplugged pad's open line (closing it ends its `PadLine.serve`).
+        var port: SerialPort?
         var statusWatch: Task<Void, Never>?
     }
 
@@ -107,6 +108,8 @@ public actor DaemonTerminals: PaymentTerminals {
         }
         let terminal = PadTerminal(terminalID: id, reconnectGrace: reconnectGrace, entryTimeout: entryTimeout, tokenStore: tokenStore)
         var session = Session(terminal: terminal, path: path)
+        // One per terminal, for as long as it is known: carries its link reports into this
+        // actor in order (the terminal, another actor, cannot call in synchronously).
         session.statusWatch = Task { [weak self] in
             for await status in await terminal.statusUpdates() {
                 await self?.update(id, status)
@@ -185,10 +188,17 @@ public actor DaemonTerminals: PaymentTerminals {
         let watcher = try DeviceWatcher(filter: filter)
         logger.info("watching for PIN pads", metadata: ["match": "\(filter.ids.map(\.description).joined(separator: ","))", "hotplug": "\(watcher.source)"])
         await withTaskCancellationHandler {
-            for await event in watcher.events {
-                switch event {
-                case .attached(let device): attach(device)
-                case .detached(let device): detach(device)
+            // Each plugged-in pad's line runs as a child of the watch: until unplugged (detach
+            // closes its port) or until the watch ends.
+            await withDiscardingTaskGroup { lines in
+                for await event in watcher.events {
+                    switch event {
+                    case .attached(let device):
+                        guard let (terminal, port) = attach(device) else { continue }
+                        let hello = self.hello
+                        lines.addTask { await PadLine.serve(port, terminal: terminal, hello: hello) }
+                    case .detached(let device): detach(device)
+                    }
                 }
             }
         } onCancel: {
@@ -196,27 +206,28 @@ public actor DaemonTerminals: PaymentTerminals {
         }
     }
 
-    private func attach(_ device: SerialDeviceInfo) {
+    /// Opens a plugged-in pad's line for its session; nil (logged) when it cannot be opened.
+    private func attach(_ device: SerialDeviceInfo) -> (PadTerminal, SerialPort)? {
         let id = device.usb?.serial ?? device.identity.description
         let terminal = session(for: id, path: device.path)
-        sessions[id]?.line?.cancel()
+        sessions[id]?.port?.beginClose()
+        sessions[id]?.port = nil
         logger.info("pad attached", metadata: ["terminal": "\(id)", "path": "\(device.path)"])
-        let hello = self.hello
-        let logger = self.logger
-        sessions[id]?.line = Task {
-            do {
-                await PadLine.serve(try SerialPort.open(device.path), terminal: terminal, hello: hello)
-            } catch {
-                logger.error("cannot open pad", metadata: ["terminal": "\(id)", "path": "\(device.path)", "error": "\(error)"])
-            }
+        do {
+            let port = try SerialPort.open(device.path)
+            sessions[id]?.port = port
+            return (terminal, port)
+        } catch {
+            logger.error("cannot open pad", metadata: ["terminal": "\(id)", "path": "\(device.path)", "error": "\(error)"])
+            return nil
         }
     }
 
     private func detach(_ device: SerialDeviceInfo) {
         let id = device.usb?.serial ?? device.identity.description
         logger.notice("pad detached", metadata: ["terminal": "\(id)", "path": "\(device.path)"])
-        sessions[id]?.line?.cancel()
-        sessions[id]?.line = nil
+        sessions[id]?.port?.beginClose()
+        sessions[id]?.port = nil
         sessions[id]?.online = false
         notify()
     }
@@ -258,26 +269,29 @@ public actor DaemonTerminals: PaymentTerminals {
     func probeSerialNumber(path: String, within limit: Duration = .seconds(10)) async throws -> String {
         let port = try SerialPort.open(path)
         let link = PadLink(port: port, hello: hello)
-        let runner = Task { await link.run() }
-        let timeout = Task {
-            try? await Task.sleep(for: limit)
+        // The line runs and the time limit waits as children of this call: both end with it.
+        let serial = await withTaskGroup(of: Void.self) { group -> String? in
+            group.addTask { await link.run() }
+            group.addTask {
+                guard (try? await Task.sleep(for: limit)) != nil else { return }
+                await link.close()
+            }
+            var serial: String?
+            for await event in link.events {
+                // An incompatible pad is named too, so that it is listed (as incompatible).
+                if case .linkUp(let info) = event {
+                    serial = String(decoding: info.serialNumber, as: UTF8.self)
+                    break
+                }
+                if case .incompatiblePad(let info) = event {
+                    serial = String(decoding: info.serialNumber, as: UTF8.self)
+                    break
+                }
+            }
             await link.close()
+            group.cancelAll()
+            return serial
         }
-        defer { timeout.cancel() }
-        var serial: String?
-        for await event in link.events {
-            // An incompatible pad is named too, so that it is listed (as incompatible).
-            if case .linkUp(let info) = event {
-                serial = String(decoding: info.serialNumber, as: UTF8.self)
-                break
-            }
-            if case .incompatiblePad(let info) = event {
-                serial = String(decoding: info.serialNumber, as: UTF8.self)
-                break
-            }
-        }
-        await link.close()
-        await runner.value
         guard let serial, !serial.isEmpty else { throw NoHelloReply() }
         return serial
     }
@@ -294,9 +308,9 @@ public actor DaemonTerminals: PaymentTerminals {
     /// Closes every line.
     public func closeAll() {
         for (id, session) in sessions {
-            session.line?.cancel()
+            session.port?.beginClose()
             session.statusWatch?.cancel()
-            sessions[id]?.line = nil
+            sessions[id]?.port = nil
         }
         for listener in changeListeners { listener.finish() }
         changeListeners = []

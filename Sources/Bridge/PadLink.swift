@@ -11,7 +11,9 @@ import SerialLine
 ///
 /// Bytes from the pad are handled on the line's own thread as they are read (`SerialPort.receive`),
 /// and the answer (an ACK, say) is written from there at once: no task hop between the kernel and
-/// the link layer. The link layer's state is behind a lock; the timer for its deadlines is a task.
+/// the link layer. Its deadlines (retransmit, heartbeat, HELLO) are served by the same thread:
+/// the line's poll() waits until the nearest one (`SerialPort.wake(at:)`), so there is no timer
+/// task. The link layer's state is behind a lock, shared by that thread and the senders.
 public final class PadLink: Sendable {
     public enum Event: Sendable, Equatable {
         case linkUp(DeviceInfo)
@@ -35,15 +37,17 @@ public final class PadLink: Sendable {
     private let eventSink: AsyncStream<Event>.Continuation
     private let port: SerialPort
     private let origin = ContinuousClock.now
-    /// Behind `Locked` (an NSLock, a pthread mutex, rather than Synchronization's Mutex), so
-    /// that the thread sanitizer sees the lock and checks everything done under it.
+    /// Lock: the line's thread (bytes, alarm) and the terminal's sends both drive the link layer.
+    /// An NSLock (a pthread mutex) rather than Synchronization's Mutex, so that the thread
+    /// sanitizer sees the lock and checks everything done under it.
     private let state: Locked<State>
 
     private struct State {
         var link: LinkLayer
         var stopped = false
-        var timerGeneration: UInt64 = 0
-        var timer: Task<Void, Never>?
+        /// Where events go instead of `events`, once a terminal takes the link.
+        var sink: (@Sendable (Event) -> Void)?
+        /// The deadline the line's thread was last given (ms since `origin`).
         var timerDeadline: UInt64?
     }
 
@@ -66,18 +70,18 @@ public final class PadLink: Sendable {
     /// Runs the link until the line ends, then reports `.lineClosed` as the last event.
     public func run() async {
         handle(.start)
-        port.receive { [weak self] event in
-            // `.deviceGone`: the line ends next; the close reason says why.
-            if case .received(let bytes) = event { self?.handle(.received(bytes)) }
-        }
+        port.receive(
+            { [weak self] event in
+                // `.deviceGone`: the line ends next; the close reason says why.
+                if case .received(let bytes) = event { self?.handle(.received(bytes)) }
+            },
+            alarm: { [weak self] in self?.tick() })
         let reason = await port.closed()
         state.withLock { state in
             state.stopped = true
-            state.timer?.cancel()
-            state.timer = nil
             apply(state.link.handle(.stop, now: now), to: &state)
+            emit(.lineClosed(reason), &state)
         }
-        eventSink.yield(.lineClosed(reason))
         eventSink.finish()
     }
 
@@ -97,6 +101,22 @@ public final class PadLink: Sendable {
         await port.close()
     }
 
+    /// Starts closing the line and returns at once; `run()` finishes when it is closed.
+    public func beginClose() {
+        port.beginClose()
+    }
+
+    /// From now on the link's events go to `sink` — called on the line's thread, in order, one
+    /// at a time — instead of `events`: its owner's inbox, with no task between. Call it before
+    /// `run()`.
+    public func deliver(to sink: @escaping @Sendable (Event) -> Void) {
+        state.withLock { $0.sink = sink }
+    }
+
+    private func emit(_ event: Event, _ state: inout State) {
+        if let sink = state.sink { sink(event) } else { eventSink.yield(event) }
+    }
+
     private func handle(_ event: LinkEvent) {
         state.withLock { state in
             guard !state.stopped else { return }
@@ -104,11 +124,9 @@ public final class PadLink: Sendable {
         }
     }
 
-    private func tick(_ generation: UInt64) {
+    private func tick() {
         state.withLock { state in
-            guard generation == state.timerGeneration else { return }  // a timer replaced after it woke
             state.timerDeadline = nil
-            state.timer = nil
             guard !state.stopped else { return }
             apply(state.link.handle(.tick, now: now), to: &state)
         }
@@ -121,41 +139,25 @@ public final class PadLink: Sendable {
             switch action {
             case .write(let bytes):
                 try? port.send(bytes)  // a failure means the line is ending; run() reports it
-            case .deliver(let message): eventSink.yield(.message(message))
-            case .deliverInvalid(let type, let sequence, let error, _): eventSink.yield(.invalidMessage(type: type, sequence: sequence, error: error))
-            case .linkUp(.device(let info)): eventSink.yield(.linkUp(info))
+            case .deliver(let message): emit(.message(message), &state)
+            case .deliverInvalid(let type, let sequence, let error, _): emit(.invalidMessage(type: type, sequence: sequence, error: error), &state)
+            case .linkUp(.device(let info)): emit(.linkUp(info), &state)
             case .linkUp(.host): break  // not for a host
-            case .linkDown(let reason): eventSink.yield(.linkDown(reason))
-            case .delivered(let message): eventSink.yield(.delivered(message))
-            case .sendFailed(let message, let failure): eventSink.yield(.sendFailed(message, failure))
-            case .incompatiblePeer(let info): eventSink.yield(.incompatiblePad(info))
-            case .frameError(let error): eventSink.yield(.frameError(error))
+            case .linkDown(let reason): emit(.linkDown(reason), &state)
+            case .delivered(let message): emit(.delivered(message), &state)
+            case .sendFailed(let message, let failure): emit(.sendFailed(message, failure), &state)
+            case .incompatiblePeer(let info): emit(.incompatiblePad(info), &state)
+            case .frameError(let error): emit(.frameError(error), &state)
             }
         }
         scheduleTimer(&state)
     }
 
-    /// Keeps one sleeping task for the link layer's earliest deadline.
+    /// Tells the line's thread when the link layer's earliest deadline is (only when it changed).
     private func scheduleTimer(_ state: inout State) {
-        guard let deadline = state.link.nextDeadline, !state.stopped else {
-            state.timer?.cancel()
-            state.timer = nil
-            state.timerDeadline = nil
-            return
-        }
-        if let scheduled = state.timerDeadline, scheduled <= deadline { return }
-        state.timer?.cancel()
+        let deadline = state.stopped ? nil : state.link.nextDeadline
+        guard deadline != state.timerDeadline else { return }
         state.timerDeadline = deadline
-        state.timerGeneration &+= 1
-        let generation = state.timerGeneration
-        let current = now
-        let delay = deadline > current ? deadline - current : 0
-        state.timer = Task { [weak self] in
-            if delay > 0 {
-                try? await Task.sleep(for: .milliseconds(Int64(delay)))
-                if Task.isCancelled { return }
-            }
-            self?.tick(generation)
-        }
+        port.wake(at: deadline.map { origin + .milliseconds(Int64($0)) })
     }
 }

@@ -17,6 +17,11 @@ public protocol PromptTokenStore: Sendable {
 /// the line's events, the payment's calls and the clock into the session's events, and carries
 /// out its actions in order: messages to the pad, entries to the waiting `ask`, link reports,
 /// one timer.
+///
+/// One ordered inbox per terminal: the line's events (straight from the line's thread), cancelled
+/// prompts and the timer's alarm go through it to one loop, which feeds the session one at a
+/// time. The session's timer is a value (when it is due); one alarm sleeps until it, as a child
+/// of that loop, and is replaced only when the deadline moves earlier.
 public actor PadTerminal: CustomerTerminal {
     public nonisolated let terminalID: String
     public nonisolated let configuration: TerminalSession.Configuration
@@ -36,7 +41,20 @@ public actor PadTerminal: CustomerTerminal {
     private var linkGeneration = 0
     private var nextAskID = 0
     private var asks: [TerminalSession.AskID: CheckedContinuation<CustomerEntry, Never>] = [:]
-    private var timer: Task<Void, Never>?
+    /// What reaches the terminal's loop, in order.
+    enum Input: Sendable {
+        case line(PadLink.Event, generation: Int)
+        case cancelAsk(TerminalSession.AskID)
+        /// The alarm for the session's timer rang.
+        case alarm(generation: Int)
+        /// The session's timer moved earlier than the alarm sleeping for it.
+        case rearm
+    }
+    private nonisolated let inbox: AsyncStream<Input>.Continuation
+    /// When the session's timer is due (time since `origin`), and the alarm sleeping for it.
+    private var timerDue: Duration?
+    private var alarmAt: Duration?
+    private var alarmGeneration = 0
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
     private var statusListeners: [AsyncStream<TerminalStatus>.Continuation] = []
@@ -68,6 +86,27 @@ public actor PadTerminal: CustomerTerminal {
         self.configuration = configuration
         self.tokenStore = tokenStore
         session = TerminalSession(configuration: configuration, lastToken: tokenStore?.lastToken(terminal: terminalID) ?? 0)
+        let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+        self.inbox = inbox
+        // The terminal's one loop, for as long as the terminal exists (it ends when the inbox
+        // is finished, in deinit). Unstructured because a terminal outlives whoever made it —
+        // a line, a payment, a hotplug event; the alarm sleeps as its child.
+        Task { [weak self] in
+            await withDiscardingTaskGroup { alarms in
+                for await input in inputs {
+                    guard let alarm = await self?.receive(input) else { continue }
+                    alarms.addTask {
+                        guard (try? await Task.sleep(for: alarm.delay)) != nil else { return }
+                        inbox.yield(.alarm(generation: alarm.generation))
+                    }
+                }
+                alarms.cancelAll()
+            }
+        }
+    }
+
+    deinit {
+        inbox.finish()
     }
 
     /// Link status changes, for logs and the till's terminal list.
@@ -85,12 +124,8 @@ public actor PadTerminal: CustomerTerminal {
         link = newLink
         linkGeneration += 1
         let generation = linkGeneration
-        // One task per line, reading its events in order.
-        Task { [weak self] in
-            for await event in newLink.events {
-                await self?.handle(event, generation: generation)
-            }
-        }
+        let inbox = self.inbox
+        newLink.deliver { event in inbox.yield(.line(event, generation: generation)) }
     }
 
     // MARK: - CustomerTerminal
@@ -110,8 +145,8 @@ public actor PadTerminal: CustomerTerminal {
                 feed(.ask(prompt, id: id))
             }
         } onCancel: {
-            // The handler runs outside the actor: one task to get back onto it.
-            Task { await self.cancelAsk(id) }
+            // The handler runs outside the actor: the cancel goes through the inbox.
+            inbox.yield(.cancelAsk(id))
         }
     }
 
@@ -133,9 +168,29 @@ public actor PadTerminal: CustomerTerminal {
         continuation.resume(returning: .terminalUnavailable)  // ignored by a cancelled caller
     }
 
-    private func timePassed() {
-        timer = nil
-        feed(.timePassed)
+    /// Handles one input of the loop; returns the alarm to start, if the timer needs a new one.
+    private func receive(_ input: Input) -> (generation: Int, delay: Duration)? {
+        switch input {
+        case .line(let event, let generation):
+            handle(event, generation: generation)
+        case .cancelAsk(let id):
+            cancelAsk(id)
+        case .alarm(let generation):
+            guard generation == alarmGeneration else { break }  // a replaced alarm
+            alarmAt = nil
+            if let due = timerDue, due <= now {
+                timerDue = nil
+                feed(.timePassed)
+            }
+        case .rearm:
+            break
+        }
+        // An alarm until the timer, unless one sleeps until then or earlier (one that rings
+        // early finds the timer not yet due, and the next is started here).
+        guard let due = timerDue, alarmAt.map({ due < $0 }) ?? true else { return nil }
+        alarmAt = due
+        alarmGeneration += 1
+        return (alarmGeneration, due - now)
     }
 
     private var now: Duration { ContinuousClock.now - origin }
@@ -159,15 +214,8 @@ public actor PadTerminal: CustomerTerminal {
                 incompatiblePad = info
                 broadcast(.incompatible(info))
             case .armTimer(let at):
-                timer?.cancel()
-                let delay = at - now
-                timer = Task { [weak self] in
-                    if delay > .zero {
-                        try? await Task.sleep(for: delay)
-                        if Task.isCancelled { return }
-                    }
-                    await self?.timePassed()
-                }
+                timerDue = at
+                if alarmAt.map({ at < $0 }) ?? true { inbox.yield(.rearm) }
             case .shutdownDone:
                 stopped = true
                 let waiting = shutdownWaiters
@@ -238,7 +286,7 @@ public enum PadLine {
         await withTaskCancellationHandler {
             await link.run()
         } onCancel: {
-            Task { await link.close() }
+            link.beginClose()
         }
     }
 }

@@ -20,6 +20,8 @@ public final class PaymentHandle: Sendable {
         var nextCallbackID = 1
     }
 
+    /// Lock: read synchronously by till requests and callbacks (any task) while the payment's
+    /// loop writes it; nothing waits under it.
     let shared: Locked<Shared>
     /// Where till cancels and callbacks go (nil for a payment that was already over).
     let inbox: AsyncStream<PaymentExecution.Input>.Continuation?
@@ -146,7 +148,8 @@ struct PaymentExecution: Sendable {
         case confirmed(Result<CartResponse, NetgiroClientError>)
         case cancelled(Result<CartResponse, NetgiroClientError>)
         case entry(CustomerEntry, prompt: Int)
-        case timer(Checkout.TimerKind, id: Int)
+        /// The alarm for the nearest timer rang (the loop works out which timers are due).
+        case alarm(generation: Int)
         /// A ServerCallback; the checkout's answer goes to ``PaymentHandle/callbackAnswered(_:accept:)``.
         case callback(CartResponse, id: Int)
         case tillCancel
@@ -162,43 +165,70 @@ struct PaymentExecution: Sendable {
     static func launch(
         checkout: Checkout, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action],
         gateway: any PaymentGateway, journal: PaymentJournal, terminal: any CustomerTerminal, clock: any PaymentClock,
-        logger: Logger, observer: PaymentObserver? = nil, onEnd: @escaping @Sendable (PaymentRecord) -> Void
+        logger: Logger, observer: PaymentObserver? = nil, onEnd: @escaping @Sendable (PaymentRecord) async -> Void
     ) -> PaymentHandle {
         let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
         let handle = PaymentHandle(record: checkout.record, inbox: inbox, observer: observer)
         let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
+        // The payment's one task: it outlives the till request that started it (the till API
+        // answers 201 at once) and is the root of everything the payment does. Its Netgíró
+        // calls and its alarm are child tasks of it, so none outlives the payment.
         Task {
             await terminal.paymentStarted()
-            let record = await execution.run(checkout, first: first, inputs: inputs, inbox: inbox, handle: handle)
-            await terminal.paymentEnded()
-            handle.end(record)
-            onEnd(record)
+            await withDiscardingTaskGroup { calls in
+                let (record, idleAfter) = await withDiscardingTaskGroup { alarms in
+                    let ended = await execution.run(
+                        checkout, first: first, inputs: inputs, inbox: inbox, handle: handle, calls: &calls, alarms: &alarms)
+                    alarms.cancelAll()
+                    return ended
+                }
+                await terminal.paymentEnded()
+                handle.end(record)
+                await onEnd(record)
+                // The outcome stays on the pad for a while, then the idle screen (which the
+                // terminal session drops if another payment has taken the pad since).
+                if let idleAfter {
+                    try? await clock.sleep(for: idleAfter)
+                    await terminal.show(.idle)
+                }
+                // Leaving the group waits for a Netgíró call still in flight (its answer is no
+                // longer read): a request that went out is never cut off half-way.
+            }
         }
         return handle
     }
 
-    /// The loop: one event at a time, its actions in order.
+    /// The loop: one event at a time, its actions in order. Timers are values here (when each
+    /// is due); one child task sleeps until the nearest and then posts an alarm to the inbox.
     private func run(
         _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
-        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle
-    ) async -> PaymentRecord {
+        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, calls: inout DiscardingTaskGroup,
+        alarms: inout DiscardingTaskGroup
+    ) async -> (PaymentRecord, idleAfter: Duration?) {
         var checkout = initial
         var loop = LoopState()
         var logger = self.logger
         logger[metadataKey: "payment"] = "\(checkout.record.id)"
         logger[metadataKey: "reference"] = "\(checkout.record.reference)"
-        defer { loop.stop() }
+        defer { loop.prompt?.cancel() }
 
         var actions = first(&checkout, clock.now())
         var iterator = inputs.makeAsyncIterator()
         while true {
-            guard await execute(actions, loop: &loop, inbox: inbox, handle: handle, logger: logger) else {
+            guard await execute(actions, loop: &loop, inbox: inbox, handle: handle, calls: &calls, logger: logger) else {
                 logger.error("payment stopped: the journal could not record it; no further calls were made")
                 await terminal.show(.outOfService)
-                return checkout.record
+                return (checkout.record, nil)
             }
-            if checkout.isFinished { return checkout.record }
-            guard let input = await iterator.next() else { return checkout.record }
+            if checkout.isFinished { return (checkout.record, loop.idleAfter) }
+            // Timers that were due at the alarm's deadline fire one at a time, earliest first
+            // (each one's actions may cancel or move the others).
+            if let due = loop.timers.takeDue() {
+                actions = checkout.timerFired(due.kind, id: due.id, now: clock.now())
+                continue
+            }
+            loop.timers.armAlarm(clock: clock, inbox: inbox, in: &alarms)
+            guard let input = await iterator.next() else { return (checkout.record, nil) }
             let now = clock.now()
             switch input {
             case .inserted(let r): actions = checkout.insertCartCompleted(r, now: now)
@@ -210,23 +240,69 @@ struct PaymentExecution: Sendable {
                 loop.prompt = nil
                 loop.promptID = nil
                 actions = checkout.customerEntered(entry, prompt: prompt, now: now)
-            case .timer(let kind, let id): actions = checkout.timerFired(kind, id: id, now: now)
+            case .alarm(let generation):
+                loop.timers.alarmRang(generation)
+                actions = []
             case .callback(let response, let id): actions = checkout.callbackReceived(response, id: id, now: now)
             case .tillCancel: actions = checkout.tillCancelled(now: now)
             }
         }
     }
 
-    /// Tasks the loop owns: the prompt under way, timers.
+    /// What the loop keeps besides the checkout: the prompt under way and the timers.
     struct LoopState {
         var prompt: Task<Void, Never>?
         var promptID: Int?
-        var timers: [Checkout.TimerKind: Task<Void, Never>] = [:]
+        var timers = Timers()
+        /// When the final screen goes back to idle (set by the last actions).
+        var idleAfter: Duration?
+    }
 
-        mutating func stop() {
-            prompt?.cancel()
-            for t in timers.values { t.cancel() }
-            timers.removeAll()
+    /// The checkout's timers as values: when each is due, in the clock's time. One alarm at a
+    /// time sleeps until the nearest; when it rings, every timer due by its deadline fires.
+    struct Timers {
+        private var due: [Checkout.TimerKind: (at: Date, id: Int)] = [:]
+        /// The deadline the alarm sleeps until, and its generation (an older alarm's ring is stale).
+        private var alarm: Date?
+        private var generation = 0
+        /// Timers due by this instant fire now (the deadline of the alarm that rang).
+        private var rang: Date?
+
+        mutating func start(_ kind: Checkout.TimerKind, at: Date, id: Int) { due[kind] = (at, id) }
+
+        mutating func cancel(_ kind: Checkout.TimerKind) { due[kind] = nil }
+
+        /// The earliest timer due by the alarm that rang, taken off the list.
+        mutating func takeDue() -> (kind: Checkout.TimerKind, id: Int)? {
+            guard let rang, let next = due.min(by: { $0.value.at < $1.value.at }), next.value.at <= rang else {
+                self.rang = nil
+                return nil
+            }
+            due[next.key] = nil
+            return (next.key, next.value.id)
+        }
+
+        mutating func alarmRang(_ generation: Int) {
+            guard generation == self.generation, let alarm else { return }  // a replaced alarm
+            rang = alarm
+            self.alarm = nil
+        }
+
+        /// Makes sure an alarm sleeps until the nearest timer: a new one only when there is none
+        /// or the nearest moved earlier (one that rings early finds nothing due and re-arms).
+        mutating func armAlarm(clock: any PaymentClock, inbox: AsyncStream<Input>.Continuation, in group: inout DiscardingTaskGroup) {
+            guard let nearest = due.values.map(\.at).min() else { return }
+            if let alarm, alarm <= nearest { return }
+            alarm = nearest
+            generation += 1
+            let generation = self.generation
+            let wait = Duration.milliseconds(Int64((nearest.timeIntervalSince(clock.now()) * 1000).rounded(.up)))
+            group.addTask {
+                do {
+                    if wait > .zero { try await clock.sleep(for: wait) }
+                    inbox.yield(.alarm(generation: generation))
+                } catch {}  // cancelled: the payment is over
+            }
         }
     }
 
@@ -234,7 +310,7 @@ struct PaymentExecution: Sendable {
     /// after it was done).
     private func execute(
         _ actions: [Checkout.Action], loop: inout LoopState, inbox: AsyncStream<Input>.Continuation,
-        handle: PaymentHandle, logger: Logger
+        handle: PaymentHandle, calls: inout DiscardingTaskGroup, logger: Logger
     ) async -> Bool {
         for action in actions {
             switch action {
@@ -251,6 +327,8 @@ struct PaymentExecution: Sendable {
                 loop.prompt?.cancel()
                 loop.promptID = id
                 let terminal = self.terminal
+                // Unstructured because it must be cancellable on its own: cancelling the prompt's
+                // task is how the terminal is told to end it (CANCEL_PROMPT, PROTOCOL.md §7.1).
                 loop.prompt = Task {
                     let entry = await terminal.ask(prompt)
                     if !Task.isCancelled { inbox.yield(.entry(entry, prompt: id)) }
@@ -262,7 +340,7 @@ struct PaymentExecution: Sendable {
             case .call(let request):
                 logger.debug("Netgíró \(request)")
                 let gateway = self.gateway
-                Task {
+                calls.addTask {
                     switch request {
                     case .insertCart(let r):
                         inbox.yield(.inserted(await Self.result { () async throws(NetgiroClientError) in try await gateway.insertCart(r) }))
@@ -277,25 +355,13 @@ struct PaymentExecution: Sendable {
                     }
                 }
             case .startTimer(let kind, let after, let id):
-                loop.timers[kind]?.cancel()
-                let clock = self.clock
-                loop.timers[kind] = Task {
-                    do {
-                        try await clock.sleep(for: after)
-                        inbox.yield(.timer(kind, id: id))
-                    } catch {}
-                }
+                loop.timers.start(kind, at: clock.now().addingTimeInterval(Self.seconds(after)), id: id)
             case .cancelTimer(let kind):
-                loop.timers[kind]?.cancel()
-                loop.timers[kind] = nil
+                loop.timers.cancel(kind)
             case .notifyTill(let record):
                 handle.publish(record)
             case .returnToIdle(let after):
-                let (terminal, clock) = (self.terminal, self.clock)
-                Task {
-                    try? await clock.sleep(for: after)
-                    await terminal.show(.idle)
-                }
+                loop.idleAfter = after
             case .answerCallback(let id, let accept):
                 handle.callbackAnswered(id, accept: accept)
             case .log(let line):
@@ -305,6 +371,10 @@ struct PaymentExecution: Sendable {
             }
         }
         return true
+    }
+
+    static func seconds(_ d: Duration) -> TimeInterval {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     private static func result<T>(

@@ -41,7 +41,8 @@ public actor PaymentRunner {
     /// flight is refused.
     public func start(
         _ request: PaymentRequest, terminal: any CustomerTerminal, idempotencyKey: String? = nil,
-        id: String = UUID().uuidString.lowercased(), observer: PaymentObserver? = nil
+        id: String = UUID().uuidString.lowercased(), observer: PaymentObserver? = nil,
+        onEnd: @escaping @Sendable (PaymentRecord) async -> Void = { _ in }
     ) async throws(PaymentStartError) -> PaymentHandle {
         let checkout: Checkout
         do {
@@ -62,19 +63,24 @@ public actor PaymentRunner {
         case .existing(let record):
             return active[record.id] ?? PaymentHandle(record: record, inbox: nil)
         case .created:
-            return launch(checkout, terminal: terminal, observer: observer) { checkout, now in checkout.start(now: now) }
+            return launch(checkout, terminal: terminal, observer: observer, onEnd: onEnd) { checkout, now in checkout.start(now: now) }
         }
     }
 
     /// Resumes every unfinished payment in the journal (call once at start, before taking new
     /// payments). A payment whose InsertCart was in flight ends `unknown` with its reference
     /// (never inserted again); one with a cart is asked about with CheckCart, or cancelled when
-    /// past its deadline or when a cancel had been asked for.
-    public func recover(terminal: @Sendable (String) -> (any CustomerTerminal)?) async throws(JournalError) -> [PaymentHandle] {
+    /// past its deadline or when a cancel had been asked for. `observer` gives each payment's
+    /// observer (told of every change on the payment's own loop), `onEnd` is awaited by the
+    /// payment once it has ended.
+    public func recover(
+        terminal: @Sendable (String) -> (any CustomerTerminal)?, observer: @Sendable (PaymentRecord) -> PaymentObserver? = { _ in nil },
+        onEnd: @escaping @Sendable (PaymentRecord) async -> Void = { _ in }
+    ) async throws(JournalError) -> [PaymentHandle] {
         try await journal.unfinishedPayments().map { record in
             let pad = terminal(record.request.terminalID) ?? AbsentTerminal(terminalID: record.request.terminalID)
             logger.notice("recovering payment", metadata: ["payment": "\(record.id)", "phase": "\(record.phase.rawValue)"])
-            return launch(Checkout(restoring: record, configuration: configuration), terminal: pad) { checkout, now in
+            return launch(Checkout(restoring: record, configuration: configuration), terminal: pad, observer: observer(record), onEnd: onEnd) { checkout, now in
                 checkout.resume(now: now)
             }
         }
@@ -119,14 +125,16 @@ public actor PaymentRunner {
 
     private func launch(
         _ checkout: Checkout, terminal: any CustomerTerminal, observer: PaymentObserver? = nil,
+        onEnd: @escaping @Sendable (PaymentRecord) async -> Void,
         first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action]
     ) -> PaymentHandle {
         let id = checkout.record.id
         let handle = PaymentExecution.launch(
             checkout: checkout, first: first, gateway: gateway, journal: journal, terminal: terminal, clock: clock,
             logger: logger, observer: observer
-        ) { [weak self] _ in
-            Task { await self?.ended(id) }
+        ) { [weak self] record in
+            await self?.ended(id)
+            await onEnd(record)
         }
         active[id] = handle
         return handle

@@ -231,30 +231,29 @@ public struct TillAPIServer: Sendable {
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
-                // Events and keep-alive ticks through one stream, so one loop writes both.
+                // The payment's event log and keep-alive ticks through one stream, so one loop
+                // writes both; the two feeding it are children of this response, ending with it.
                 let (merged, continuation) = AsyncStream.makeStream(of: TillPaymentEvent?.self)
-                let feeder = Task {
-                    for await event in stream { continuation.yield(event) }
-                    continuation.finish()
-                }
-                let ticker = Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: keepAlive)
-                        continuation.yield(nil)
+                try await withThrowingTaskGroup(of: Void.self) { feeders in
+                    feeders.addTask {
+                        for await event in stream { continuation.yield(event) }
+                        continuation.finish()
                     }
-                }
-                defer {
-                    feeder.cancel()
-                    ticker.cancel()
-                }
-                for await item in merged.cancelOnGracefulShutdown() {
-                    guard let event = item else {
-                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                        continue
+                    feeders.addTask {
+                        while (try? await Task.sleep(for: keepAlive)) != nil {
+                            continuation.yield(nil)
+                        }
                     }
-                    guard event.sequence > after else { continue }
-                    try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
-                    if event.kind == .outcome { break }
+                    defer { feeders.cancelAll() }
+                    for await item in merged.cancelOnGracefulShutdown() {
+                        guard let event = item else {
+                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            continue
+                        }
+                        guard event.sequence > after else { continue }
+                        try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
+                        if event.kind == .outcome { break }
+                    }
                 }
                 try await writer.finish(nil)
             })

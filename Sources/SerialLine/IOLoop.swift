@@ -46,6 +46,12 @@ final class IOLoop: @unchecked Sendable {
     private var outgoing: [PendingWrite] = []
     private var outgoingHead = 0
     private var closeWaiters: [CheckedContinuation<SerialPort.CloseReason, Never>] = []
+    /// The consumer's one timer: `alarm` is called on the loop thread once `deadline` has passed
+    /// (poll(2)'s timeout, so a protocol's timers need no task or thread of their own).
+    private var deadline: ContinuousClock.Instant?
+    private var alarm: (@Sendable () -> Void)?
+    /// The deadline the thread is waiting in poll() for (nil: none), while it waits.
+    private var pollingUntil: ContinuousClock.Instant??
 
     /// Largest single read; a pad's frames are far smaller.
     private static let readChunk = 16 * 1024
@@ -115,16 +121,29 @@ final class IOLoop: @unchecked Sendable {
 
     /// From now on events go to `receiver`, called on the loop thread, one at a time, in order
     /// (those that waited go first). Events already given to `events` stay there.
-    func useReceiver(_ receiver: @escaping @Sendable (SerialPort.Event) -> Void) {
+    func useReceiver(_ receiver: @escaping @Sendable (SerialPort.Event) -> Void, alarm: (@Sendable () -> Void)?) {
         lock.lock()
         var backlog: [SerialPort.Event] = []
         if case .undecided(let waiting) = delivery { backlog = waiting }
         delivery = .receiver(receiver, backlog: backlog)
+        self.alarm = alarm
         let deliverNow = finished && !backlog.isEmpty
-        if !backlog.isEmpty, case .running = state { wakeLocked() }
+        if !backlog.isEmpty || (alarm != nil && deadline != nil), case .running = state { wakeLocked() }
         lock.unlock()
         // The loop has ended and will not pass by again: hand over what waited here.
         if deliverNow { deliverBacklog() }
+    }
+
+    /// Sets (or with nil clears) the time the alarm is due, replacing the one before.
+    func setDeadline(_ newDeadline: ContinuousClock.Instant?) {
+        lock.lock()
+        defer { lock.unlock() }
+        deadline = newDeadline
+        // The thread reads the deadline before each poll(); wake it only when it waits for a
+        // later one (or none). Called from the thread itself (a receiver), it never waits.
+        if case .some(let waitingFor) = pollingUntil, let newDeadline, waitingFor.map({ newDeadline < $0 }) ?? true {
+            wakeLocked()
+        }
     }
 
     func requestClose() {
@@ -237,6 +256,8 @@ final class IOLoop: @unchecked Sendable {
                 break
             }
             let wantsWrite = outgoingHead < outgoing.count
+            let waitFor = alarm == nil ? nil : deadline
+            pollingUntil = .some(waitFor)
             lock.unlock()
 
             let ready: [PollEvents]
@@ -244,11 +265,12 @@ final class IOLoop: @unchecked Sendable {
                 ready = try FileDescriptor.poll(
                     [PollRequest(fd, events: wantsWrite ? [.readable, .writable] : .readable),
                      PollRequest(wakeReader, events: .readable)],
-                    timeoutMilliseconds: -1)
+                    timeoutMilliseconds: waitFor.map(Self.milliseconds(until:)) ?? -1)
             } catch {
                 ending = gone(error)
                 break
             }
+            ringAlarmIfDue()
             if ready[1].contains(.readable) {
                 drainWakePipe()
                 deliverBacklog()
@@ -274,6 +296,27 @@ final class IOLoop: @unchecked Sendable {
             }
         }
         finish(ending ?? .closedLocally)
+    }
+
+    /// poll()'s timeout for a deadline: whole milliseconds, rounded up (never woken early).
+    private static func milliseconds(until deadline: ContinuousClock.Instant) -> Int32 {
+        let left = deadline - .now
+        guard left > .zero else { return 0 }
+        let ms = left.components.seconds * 1000 + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(clamping: ms)
+    }
+
+    /// Calls the alarm (without the lock) when its deadline has passed; it is then cleared.
+    private func ringAlarmIfDue() {
+        lock.lock()
+        pollingUntil = nil
+        guard let alarm, let deadline, deadline <= .now else {
+            lock.unlock()
+            return
+        }
+        self.deadline = nil
+        lock.unlock()
+        alarm()
     }
 
     /// Reads until the kernel has nothing more (or a turn is used up). Returns a reason to end

@@ -124,8 +124,18 @@ public final class SerialPort: Sendable {
     /// arrived before. For a consumer that reacts at once (a protocol's link layer) this saves
     /// the hop through a task. The receiver must not block; it may call `send(_:)`.
     /// Call it once, before using `events`.
-    public func receive(_ receiver: @escaping @Sendable (Event) -> Void) {
-        loop.useReceiver(receiver)
+    ///
+    /// `alarm`, if given, is called on the same thread once the deadline set with
+    /// ``wake(at:)`` has passed: a protocol's timers are served by the poll() that waits for
+    /// the line, so they need no task or thread of their own.
+    public func receive(_ receiver: @escaping @Sendable (Event) -> Void, alarm: (@Sendable () -> Void)? = nil) {
+        loop.useReceiver(receiver, alarm: alarm)
+    }
+
+    /// Sets when the receiver's `alarm` is due, replacing the deadline before; nil clears it.
+    /// Callable from any thread, also from the receiver or the alarm itself.
+    public func wake(at deadline: ContinuousClock.Instant?) {
+        loop.setDeadline(deadline)
     }
 
     /// Queues bytes and returns at once, without waiting for the device to take them.
@@ -154,6 +164,12 @@ public final class SerialPort: Sendable {
     public func close() async -> CloseReason {
         loop.requestClose()
         return await closed()
+    }
+
+    /// Starts closing the line and returns at once (for synchronous code, a cancellation
+    /// handler say); ``closed()`` says when it is done.
+    public func beginClose() {
+        loop.requestClose()
     }
 
     /// Waits until the line has ended, for whatever reason, and says why.
