@@ -46,7 +46,12 @@ public struct DaemonLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let merged: Logger.Metadata
+        if let extra = event.metadata, !extra.isEmpty {
+            merged = metadata.isEmpty ? extra : metadata.merging(extra) { $1 }
+        } else {
+            merged = metadata
+        }
         let message = Self.maskDigits("\(event.message)")
         let pairs = merged.sorted { $0.key < $1.key }.map { ($0.key, Self.maskDigits("\($0.value)")) }
         let prefix = priorities ? "<\(Self.syslogPriority(event.level))>" : ""
@@ -69,7 +74,9 @@ public struct DaemonLogHandler: LogHandler {
     /// (so `key=value` pairs stay unambiguous).
     static func quote(_ value: String) -> String {
         let escaped = escape(value)
-        guard escaped.isEmpty || escaped.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return escaped }
+        // On the UTF-8 bytes: these three are ASCII, and a byte below 0x80 is always its own
+        // character's (walking Characters costs a grapheme-break search per character).
+        guard escaped.isEmpty || escaped.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) else { return escaped }
         return "\"" + escaped.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
@@ -237,7 +244,29 @@ public struct DaemonLogHandler: LogHandler {
         return out
     }
 
+    /// One `write(2)` per line where it fits (journald reads each as a whole), without the
+    /// copies through `Data` and `FileHandle`; a short write or EINTR is continued, any other
+    /// error drops the line (FileHandle would stop the daemon on a closed standard error).
     public static let standardError: @Sendable (String) -> Void = { line in
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        var text = line
+        text.append("\n")
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = writeStandardError(bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0, errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
     }
+}
+
+/// `write(2)` on standard error (at file scope, where `write` is the C function).
+private func writeStandardError(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
+    write(2, bytes, count)
 }
