@@ -246,7 +246,7 @@ public struct DaemonLogHandler: LogHandler {
 
     /// One `write(2)` per line where it fits (journald reads each as a whole), without the
     /// copies through `Data` and `FileHandle`; a short write or EINTR is continued, any other
-    /// error drops the line (FileHandle would stop the daemon on a closed standard error).
+    /// error drops the line.
     public static let standardError: @Sendable (String) -> Void = { line in
         var text = line
         text.append("\n")
