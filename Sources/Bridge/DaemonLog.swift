@@ -52,11 +52,13 @@ public struct DaemonLogHandler: LogHandler {
         } else {
             merged = metadata
         }
-        let message = Self.maskDigits("\(event.message)")
-        let pairs = merged.sorted { $0.key < $1.key }.map { ($0.key, Self.maskDigits("\($0.value)")) }
+        // `.description` rather than "\(…)": interpolating a value of a type from another module
+        // goes through dynamic casts (TextOutputStreamable? CustomStringConvertible?) each time.
+        let message = Self.maskDigits(event.message.description)
+        let pairs = merged.sorted { $0.key < $1.key }.map { ($0.key, Self.maskDigits($0.value.description)) }
         let prefix = priorities ? "<\(Self.syslogPriority(event.level))>" : ""
         if json {
-            var object: [String: String] = ["level": "\(event.level)", "label": label, "message": message]
+            var object: [String: String] = ["level": event.level.description, "label": label, "message": message]
             for (k, v) in pairs where object[k] == nil { object[k] = v }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             // The encoder escapes control characters; the Unicode line separators it leaves, and
@@ -66,7 +68,7 @@ public struct DaemonLogHandler: LogHandler {
             write(prefix + text)
         } else {
             let rest = pairs.map { "\(Self.escape($0.0))=\(Self.quote($0.1))" }.joined(separator: " ")
-            write("\(prefix)\(event.level) \(Self.escape(label)): \(Self.escape(message))\(rest.isEmpty ? "" : " " + rest)")
+            write("\(prefix)\(event.level.description) \(Self.escape(label)): \(Self.escape(message))\(rest.isEmpty ? "" : " " + rest)")
         }
     }
 
