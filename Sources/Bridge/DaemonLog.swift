@@ -46,12 +46,19 @@ public struct DaemonLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let message = Self.maskDigits("\(event.message)")
-        let pairs = merged.sorted { $0.key < $1.key }.map { ($0.key, Self.maskDigits("\($0.value)")) }
+        let merged: Logger.Metadata
+        if let extra = event.metadata, !extra.isEmpty {
+            merged = metadata.isEmpty ? extra : metadata.merging(extra) { $1 }
+        } else {
+            merged = metadata
+        }
+        // `.description` rather than "\(…)": interpolating a value of a type from another module
+        // goes through dynamic casts (TextOutputStreamable? CustomStringConvertible?) each time.
+        let message = Self.maskDigits(event.message.description)
+        let pairs = merged.sorted { $0.key < $1.key }.map { ($0.key, Self.maskDigits($0.value.description)) }
         let prefix = priorities ? "<\(Self.syslogPriority(event.level))>" : ""
         if json {
-            var object: [String: String] = ["level": "\(event.level)", "label": label, "message": message]
+            var object: [String: String] = ["level": event.level.description, "label": label, "message": message]
             for (k, v) in pairs where object[k] == nil { object[k] = v }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             // The encoder escapes control characters; the Unicode line separators it leaves, and
@@ -61,7 +68,7 @@ public struct DaemonLogHandler: LogHandler {
             write(prefix + text)
         } else {
             let rest = pairs.map { "\(Self.escape($0.0))=\(Self.quote($0.1))" }.joined(separator: " ")
-            write("\(prefix)\(event.level) \(Self.escape(label)): \(Self.escape(message))\(rest.isEmpty ? "" : " " + rest)")
+            write("\(prefix)\(event.level.description) \(Self.escape(label)): \(Self.escape(message))\(rest.isEmpty ? "" : " " + rest)")
         }
     }
 
@@ -69,7 +76,9 @@ public struct DaemonLogHandler: LogHandler {
     /// (so `key=value` pairs stay unambiguous).
     static func quote(_ value: String) -> String {
         let escaped = escape(value)
-        guard escaped.isEmpty || escaped.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return escaped }
+        // On the UTF-8 bytes: these three are ASCII, and a byte below 0x80 is always its own
+        // character's (walking Characters costs a grapheme-break search per character).
+        guard escaped.isEmpty || escaped.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) else { return escaped }
         return "\"" + escaped.replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
@@ -237,7 +246,29 @@ public struct DaemonLogHandler: LogHandler {
         return out
     }
 
+    /// One `write(2)` per line where it fits (journald reads each as a whole), without the
+    /// copies through `Data` and `FileHandle`; a short write or EINTR is continued, any other
+    /// error drops the line.
     public static let standardError: @Sendable (String) -> Void = { line in
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        var text = line
+        text.append("\n")
+        text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = writeStandardError(bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0, errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
     }
+}
+
+/// `write(2)` on standard error (at file scope, where `write` is the C function).
+private func writeStandardError(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
+    write(2, bytes, count)
 }

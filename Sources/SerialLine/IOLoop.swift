@@ -260,22 +260,22 @@ final class IOLoop: @unchecked Sendable {
             pollingUntil = .some(waitFor)
             lock.unlock()
 
-            let ready: [PollEvents]
+            let line: PollEvents
+            let wake: PollEvents
             do {
-                ready = try FileDescriptor.poll(
-                    [PollRequest(fd, events: wantsWrite ? [.readable, .writable] : .readable),
-                     PollRequest(wakeReader, events: .readable)],
+                (line, wake) = try FileDescriptor.poll(
+                    PollRequest(fd, events: wantsWrite ? [.readable, .writable] : .readable),
+                    PollRequest(wakeReader, events: .readable),
                     timeoutMilliseconds: waitFor.map(Self.milliseconds(until:)) ?? -1)
             } catch {
                 ending = gone(error)
                 break
             }
             ringAlarmIfDue()
-            if ready[1].contains(.readable) {
+            if wake.contains(.readable) {
                 drainWakePipe()
                 deliverBacklog()
             }
-            let line = ready[0]
             if line.contains(.invalid) {
                 ending = gone(.badFileDescriptor)
                 break
@@ -327,6 +327,10 @@ final class IOLoop: @unchecked Sendable {
                 let count = try fd.read(into: buffer)
                 if count == 0 { return gone(nil) }
                 deliver(.received(Array(buffer[0..<count])))
+                // A short read took all the kernel had: the next poll reports what comes later,
+                // so the read that would only say "nothing more" is saved (a syscall per frame).
+                // After a hang-up, read on until the end shows itself.
+                if count < buffer.count, !hungUp { return nil }
             } catch .wouldBlock {
                 // Nothing more to read. A hang-up without data means the device is gone.
                 return hungUp ? gone(nil) : nil
@@ -382,8 +386,9 @@ final class IOLoop: @unchecked Sendable {
     }
 
     private func drainWakePipe() {
-        var scratch = [UInt8](repeating: 0, count: 64)
-        while Glibc.read(wakeReader.rawValue, &scratch, scratch.count) > 0 {}
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { scratch in
+            while Glibc.read(wakeReader.rawValue, scratch.baseAddress!, scratch.count) > 0 {}
+        }
     }
 
     private func finish(_ reason: SerialPort.CloseReason) {

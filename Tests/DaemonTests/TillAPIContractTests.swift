@@ -35,6 +35,44 @@ import Testing
         #expect(JSONDuplicateKeys.first(in: Data(#"{"a": "x\"a", "b": 1, "b": 2}"#.utf8)) == "b")
     }
 
+    @Test func keysAreComparedAsJSONStringsWithOrWithoutEscapes() {
+        #expect(JSONDuplicateKeys.first(in: Data(#"{"ké": 1, "k\u00e9": 2}"#.utf8)) == "ké")
+        #expect(JSONDuplicateKeys.first(in: Data(#"{"ké": 1, "kë": 2, "x": {"\"q": 1, "\"q": 2}}"#.utf8)) == "x.\"q")
+    }
+
+    @Test func aBodyIsReadAsTheJSONKindsItHolds() throws {
+        let object = try TillAPIValidation.jsonObject(
+            Data(#"{"s": "1", "i": 2, "d": 2.5, "b": true, "z": null, "o": {"a": [false, "x", 3, {}]}, "e": []}"#.utf8), example: "{}")
+        #expect(object["s"] == .string("1"))
+        #expect(object["i"] == .integer(2))
+        #expect(object["d"] == .number(2.5))
+        #expect(object["b"] == .bool(true))
+        #expect(object["z"] == .null)
+        #expect(object["o"] == .object(["a": .array([.bool(false), .string("x"), .integer(3), .object([:])])]))
+        #expect(object["e"] == .array([]))
+    }
+
+    @Test func controlCharactersAreUnicodesCategoryCc() {
+        for value in UInt32(0)...0xFFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            #expect(TillAPIValidation.isControl(scalar) == (scalar.properties.generalCategory == .control), "U+\(String(value, radix: 16))")
+        }
+    }
+
+    @Test func datesAreWrittenAsFoundationsISO8601WouldWriteThem() throws {
+        let reference = JSONEncoder()
+        reference.dateEncodingStrategy = .iso8601
+        var dates = [0, -1, 0.999, 951_782_400, 951_868_799.5, 1_700_000_000.25, 4_102_444_800, -2_208_988_800, 253_402_300_799]
+            .map(Date.init(timeIntervalSince1970:))
+        // Every day of four years around a leap year, at a second that moves through the day.
+        for day in 0..<(4 * 366) { dates.append(Date(timeIntervalSince1970: 1_577_836_800 + Double(day) * 86_400 + Double(day * 59 % 86_400))) }
+        for date in dates {
+            let expected = String(decoding: try reference.encode([date]), as: UTF8.self)
+            let actual = String(decoding: try TillAPIJSON.encoder.encode([date]), as: UTF8.self)
+            #expect(actual == expected)
+        }
+    }
+
     @Test func aBodyThatIsNotSentAsJSONIs415() async throws {
         try await withAPI { api, service in
             var request = URLRequestLike(api)
