@@ -145,22 +145,25 @@ public final class NetgiroClient: Sendable {
     /// One exchange, sent again (fresh nonce) while Netgíró refuses its authorization. A 401
     /// ("Authorization has been denied") comes before the request is processed, so sending again
     /// is safe for every call, InsertCart included. Nonces are issued in order but requests of
-    /// payments running at once can reach Netgíró out of order; a fresh nonce is the cure. A
-    /// wrong secret is refused the same way each time and ends as it would have.
+    /// payments running at once can reach Netgíró out of order; the overtaken one is sent again
+    /// solo (``NonceLane``: no other request takes a nonce until it has its answer), so it cannot
+    /// be overtaken twice. A wrong secret is refused the same way each time and ends as it would
+    /// have.
     private func exchange(
         _ call: NetgiroCall, build: (String) throws -> PreparedRequest
     ) async throws(NetgiroClientError) -> RawResponse {
+        var raw = try await signedExchange(call, nonce: await nonces.nonceForRequest(), build: build)
         var refused = 0
-        while true {
-            let raw = try await signedExchange(call, build: build)
-            guard raw.status == 401, refused < Self.authorizationRetries else { return raw }
+        while raw.status == 401, refused < Self.authorizationRetries {
             refused += 1
             logger.info(
-                "Netgíró refused the request's authorization (HTTP 401); sending it again with a fresh nonce",
+                "Netgíró refused the request's authorization (HTTP 401); sending it again alone with a fresh nonce",
                 metadata: ["call": "\(call)", "attempt": "\(refused + 1)"])
-            // A moment for the requests that overtook this one to arrive first.
-            try? await Task.sleep(for: .milliseconds(2 * refused))
+            let nonce = await nonces.beginSolo()
+            defer { nonces.endSolo() }
+            raw = try await signedExchange(call, nonce: nonce, build: build)
         }
+        return raw
     }
 
     static func isRetryable(_ error: NetgiroClientError) -> Bool {
@@ -175,14 +178,14 @@ public final class NetgiroClient: Sendable {
         var body: [UInt8]
     }
 
-    /// One HTTP exchange: build and sign (fresh nonce), send, read the body, check the response
+    /// One HTTP exchange: build and sign with `nonce`, send, read the body, check the response
     /// signature, map transport failures and 5xx.
     private func signedExchange(
-        _ call: NetgiroCall, build: (String) throws -> PreparedRequest
+        _ call: NetgiroCall, nonce: String, build: (String) throws -> PreparedRequest
     ) async throws(NetgiroClientError) -> RawResponse {
         let prepared: PreparedRequest
         do {
-            prepared = try build(nonces.next())
+            prepared = try build(nonce)
         } catch {
             throw .invalidRequest(call: call, reason: "\(error)")
         }

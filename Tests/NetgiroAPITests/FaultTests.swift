@@ -81,6 +81,28 @@ func clientError(
         }
     }
 
+    /// 64 payments insert their carts at once through one client (one nonce source): requests
+    /// overtaken on the way are refused and sent again solo, so every cart is inserted, each
+    /// exactly once.
+    @Test func sixtyFourConcurrentInsertCartsAllGoThrough() async throws {
+        try await Loopback.run { lb in
+            let references = (1...64).map { "LANE-\($0)" }
+            let ids = try await withThrowingTaskGroup(of: String?.self) { group in
+                for reference in references {
+                    group.addTask { try await lb.insert("8223283", .manual, reference: reference).transactionId }
+                }
+                return try await group.reduce(into: [String?]()) { $0.append($1) }
+            }
+            #expect(ids.count == 64)
+            #expect(ids.allSatisfy { $0 != nil })
+            let ledger = lb.sim.ledger()
+            for reference in references {
+                let carts = ledger.filter { $0.reference == reference }
+                #expect(carts.count == 1 && carts.first?.count(.insertCart) == 1, "\(reference)")
+            }
+        }
+    }
+
     @Test func droppedConnectionOnInsertCartIsOutcomeUnknown() async throws {
         try await Loopback.run { lb in
             lb.sim.injectNext(.dropAfterCommit, on: .insertCart)
