@@ -163,12 +163,14 @@ struct PaymentExecution: Sendable {
 
     /// Starts the loop; returns the handle at once.
     static func launch(
-        checkout: Checkout, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action],
+        checkout: Checkout, shown: PaymentRecord? = nil, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action],
         gateway: any PaymentGateway, journal: PaymentJournal, terminal: any CustomerTerminal, clock: any PaymentClock,
         logger: Logger, observer: PaymentObserver? = nil, onEnd: @escaping @Sendable (PaymentRecord) async -> Void
     ) -> PaymentHandle {
         let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
-        let handle = PaymentHandle(record: checkout.record, inbox: inbox, observer: observer)
+        // `shown`: what the till sees until the loop publishes (a checkout already started by
+        // the runner shows its record from before the start, which the loop then publishes).
+        let handle = PaymentHandle(record: shown ?? checkout.record, inbox: inbox, observer: observer)
         let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
         // The payment's one task: it outlives the till request that started it (the till API
         // answers 201 at once) and is the root of everything the payment does. Its Netgíró

@@ -44,15 +44,24 @@ public actor PaymentRunner {
         id: String = UUID().uuidString.lowercased(), observer: PaymentObserver? = nil,
         onEnd: @escaping @Sendable (PaymentRecord) async -> Void = { _ in }
     ) async throws(PaymentStartError) -> PaymentHandle {
-        let checkout: Checkout
+        var checkout: Checkout
         do {
             checkout = try Checkout(id: id, request: request, now: clock.now(), configuration: configuration)
         } catch {
             throw .invalidRequest(error)
         }
+        // The checkout starts here, before its row is written: the row and the first transition
+        // ("started") go to the journal in one commit, so the first prompt waits for one fsync.
+        let fresh = checkout.record
+        var actions = checkout.start(now: clock.now())
+        var started: PaymentTransition?
+        if case .persist(let transition)? = actions.first {
+            started = transition
+            actions.removeFirst()
+        }
         let creation: PaymentJournal.Creation
         do {
-            creation = try await journal.create(checkout.record, idempotencyKey: idempotencyKey)
+            creation = try await journal.create(checkout.record, idempotencyKey: idempotencyKey, started: started)
         } catch {
             if case .referenceInFlight(let reference, let other) = error {
                 throw .referenceInFlight(reference: reference, paymentID: other)
@@ -63,7 +72,8 @@ public actor PaymentRunner {
         case .existing(let record):
             return active[record.id] ?? PaymentHandle(record: record, inbox: nil)
         case .created:
-            return launch(checkout, terminal: terminal, observer: observer, onEnd: onEnd) { checkout, now in checkout.start(now: now) }
+            let rest = actions
+            return launch(checkout, shown: fresh, terminal: terminal, observer: observer, onEnd: onEnd) { _, _ in rest }
         }
     }
 
@@ -124,13 +134,13 @@ public actor PaymentRunner {
     public var running: [PaymentHandle] { Array(active.values) }
 
     private func launch(
-        _ checkout: Checkout, terminal: any CustomerTerminal, observer: PaymentObserver? = nil,
+        _ checkout: Checkout, shown: PaymentRecord? = nil, terminal: any CustomerTerminal, observer: PaymentObserver? = nil,
         onEnd: @escaping @Sendable (PaymentRecord) async -> Void,
         first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action]
     ) -> PaymentHandle {
         let id = checkout.record.id
         let handle = PaymentExecution.launch(
-            checkout: checkout, first: first, gateway: gateway, journal: journal, terminal: terminal, clock: clock,
+            checkout: checkout, shown: shown, first: first, gateway: gateway, journal: journal, terminal: terminal, clock: clock,
             logger: logger, observer: observer
         ) { [weak self] record in
             await self?.ended(id)

@@ -121,7 +121,14 @@ public final class PaymentJournal: Sendable {
 
     /// Records a new payment (phase `created`) — or, if `idempotencyKey` was seen before, returns
     /// the payment it named. A reference with a payment still in flight is refused.
-    public func create(_ record: PaymentRecord, idempotencyKey: String? = nil) async throws(JournalError) -> Creation {
+    ///
+    /// With `started`, the payment's first transition is written in the same transaction: the
+    /// row holds `started.record` and the history its first step, so a new payment costs one
+    /// commit (one fsync) before its first prompt, not two.
+    public func create(
+        _ record: PaymentRecord, idempotencyKey: String? = nil, started: PaymentTransition? = nil
+    ) async throws(JournalError) -> Creation {
+        let record = started?.record ?? record
         do {
             let encoded = try Self.encode(record)
             return try await writer.write { db -> Creation in
@@ -150,6 +157,14 @@ public final class PaymentJournal: Sendable {
                         record.transactionId, record.request.terminalID, Self.stored(record.createdAt),
                         Self.stored(record.updatedAt), record.finishedAt.map(Self.stored), encoded,
                     ])
+                if let started {
+                    try db.cachedStatement(
+                        sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)"
+                    ).execute(
+                        arguments: [
+                            record.id, Self.stored(started.at), started.from.rawValue, record.phase.rawValue, started.cause, encoded,
+                        ])
+                }
                 return .created(record)
             }
         } catch let error as JournalError {

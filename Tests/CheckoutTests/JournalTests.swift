@@ -61,6 +61,26 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         #expect(try await reader.transitions(paymentID: "pay-1").map(\.cause) == ["about to InsertCart reference T1-100"])
     }
 
+    /// A new payment and its first transition ("started") are one commit: the first prompt
+    /// waits for one fsync, not two.
+    @Test func aPaymentCreatedWithItsFirstTransitionIsOneCommit() async throws {
+        let tmp = TempJournal()
+        defer { tmp.remove() }
+        let journal = try tmp.open()
+        let fresh = newRecord()
+        var started = fresh
+        started.phase = .awaitingCustomerID
+        let before = journal.writeCounts
+        let creation = try await journal.create(
+            fresh, started: PaymentTransition(from: .created, record: started, cause: "started", at: fresh.createdAt))
+        #expect(creation == .created(started))
+        #expect(journal.writeCounts.commits == before.commits + 1)
+        #expect(try await journal.payment(id: "pay-1")?.phase == .awaitingCustomerID)
+        let history = try await journal.transitions(paymentID: "pay-1")
+        #expect(history.map(\.cause) == ["started"])
+        #expect(history.map(\.from) == [.created])
+    }
+
     @Test func recordingAnUnknownPaymentFails() async throws {
         let tmp = TempJournal()
         defer { tmp.remove() }
