@@ -9,35 +9,47 @@ import Testing
 @Suite struct NonceLaneTests {
     @Test func ordinaryRequestsGoAtOnceWhileNoSoloTurnIsUnderWay() {
         var lane = NonceLane<Int>()
-        #expect(lane.concurrent(1))
-        #expect(lane.concurrent(2))
+        let first = lane.concurrent(1)
+        let second = lane.concurrent(2)
+        #expect(first && second)
         #expect(!lane.soloActive)
     }
 
     @Test func soloTurnsGoOneAtATimeAndOrdinaryRequestsWaitForAllOfThem() {
         var lane = NonceLane<String>()
-        #expect(lane.solo("solo-1"))
-        #expect(!lane.concurrent("a"))  // waits: a solo request is in flight
-        #expect(!lane.solo("solo-2"))  // queued behind solo-1
-        #expect(!lane.concurrent("b"))
+        let soloOne = lane.solo("solo-1")
+        #expect(soloOne)
+        let a = lane.concurrent("a")
+        #expect(!a)  // waits: a solo request is in flight
+        let soloTwo = lane.solo("solo-2")
+        #expect(!soloTwo)  // queued behind solo-1
+        let b = lane.concurrent("b")
+        #expect(!b)
         // solo-2 goes next, alone; the ordinary requests still wait.
-        #expect(lane.soloEnded() == ["solo-2"])
+        let afterOne = lane.soloEnded()
+        #expect(afterOne == ["solo-2"])
         #expect(lane.soloActive)
-        #expect(!lane.concurrent("c"))
+        let c = lane.concurrent("c")
+        #expect(!c)
         // No solo request left: every waiting ordinary request goes, in arrival order.
-        #expect(lane.soloEnded() == ["a", "b", "c"])
+        let afterTwo = lane.soloEnded()
+        #expect(afterTwo == ["a", "b", "c"])
         #expect(!lane.soloActive)
-        #expect(lane.concurrent("d"))
+        let d = lane.concurrent("d")
+        #expect(d)
     }
 
     @Test func anOrdinaryRequestWaitsWhileASoloTurnIsOnlyQueued() {
         var lane = NonceLane<String>()
-        #expect(lane.solo("solo-1"))
-        #expect(!lane.solo("solo-2"))
-        #expect(lane.soloEnded() == ["solo-2"])
+        _ = lane.solo("solo-1")
+        _ = lane.solo("solo-2")
+        let next = lane.soloEnded()
+        #expect(next == ["solo-2"])
         // solo-2 holds the turn; a newcomer must not slip in between.
-        #expect(!lane.concurrent("late"))
-        #expect(lane.soloEnded() == ["late"])
+        let late = lane.concurrent("late")
+        #expect(!late)
+        let last = lane.soloEnded()
+        #expect(last == ["late"])
     }
 
     /// The generator hands a solo turn a nonce above every nonce handed out before it, and the
