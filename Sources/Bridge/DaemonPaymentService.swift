@@ -153,6 +153,22 @@ public actor DaemonPaymentService: PaymentService {
     /// No new payments from now on (SIGTERM): running ones go on to their outcome or are journaled.
     public func stopTakingPayments() { admission.stopTakingPayments() }
 
+    /// Returns at the first change `changes` reports (or its end), or at `deadline`, whichever
+    /// comes first; with no stream, after 50 ms at most. Both waits are children of this call.
+    static func firstChange(_ changes: AsyncStream<Void>?, orAt deadline: Date) async {
+        let left = Duration.milliseconds(Int64(max(0, deadline.timeIntervalSinceNow * 1000).rounded(.up)))
+        guard let changes else {
+            try? await Task.sleep(for: min(left, .milliseconds(50)))
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await _ in changes { return } }
+            group.addTask { try? await Task.sleep(for: left) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     // MARK: - PaymentService
 
     public func start(_ request: TillPaymentRequest, idempotencyKey: String?) async throws(PaymentServiceError) -> PaymentStart {
@@ -160,6 +176,9 @@ public actor DaemonPaymentService: PaymentService {
         let attempt = Admission.Attempt(request: request, idempotencyKey: idempotencyKey, paymentID: id, arrivedAt: Date())
         let checkoutRequest: PaymentRequest
         decision: while true {
+            // Listening before looking: a pad that links between the look and the wait below is
+            // not missed.
+            let changes = await terminals.watchChanges()
             let listed = await terminals.list()
             let pads = Admission.Terminals(
                 known: listed.map(\.id), online: await terminals.onlineIDs(),
@@ -179,10 +198,11 @@ public actor DaemonPaymentService: PaymentService {
             case .start(let admitted):
                 checkoutRequest = admitted
                 break decision
-            case .waitForTerminal:
-                // The pad is known but away (line noise, a replug): look again shortly; the core
-                // answers terminal-offline once its grace is over.
-                do { try await Task.sleep(for: .milliseconds(50)) } catch { throw .shuttingDown }
+            case .waitForTerminal(_, let until):
+                // The pad is known but away (line noise, a replug): look again when a terminal
+                // changes, or when the grace is over (the core then answers terminal-offline).
+                await Self.firstChange(changes, orAt: until)
+                if Task.isCancelled { throw .shuttingDown }
             case .waitForSameKey:
                 // The same key's first request is being journaled (one write): look again then.
                 do { try await Task.sleep(for: .milliseconds(5)) } catch { throw .shuttingDown }

@@ -10,6 +10,14 @@ public protocol PaymentTerminals: Sendable {
     func terminal(_ id: String) async -> (any CustomerTerminal)?
     func onlineIDs() async -> [String]
     func list() async -> [TillTerminal]
+    /// A stream that yields whenever a terminal comes, goes or changes link state, so that a
+    /// request waiting for an absent pad looks again at once rather than on a timer; nil when
+    /// the source cannot tell (it is then looked at every 50 ms).
+    func watchChanges() async -> AsyncStream<Void>?
+}
+
+extension PaymentTerminals {
+    public func watchChanges() async -> AsyncStream<Void>? { nil }
 }
 
 /// The daemon's terminal sessions: one ``PadTerminal`` per pad, named by the pad's serial
@@ -91,12 +99,15 @@ public actor DaemonTerminals: PaymentTerminals {
         return snapshots
     }
 
-    /// Fires whenever a terminal comes or goes or changes link state.
+    /// Fires whenever a terminal comes or goes or changes link state. A listener whose stream
+    /// has ended (its reader gone) is dropped at the next change.
     public func changes() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         changeListeners.append(continuation)
         return stream
     }
+
+    public func watchChanges() -> AsyncStream<Void>? { changes() }
 
     /// Adds a terminal that is not a pad (tests, the demo's scripted customer) — or returns the
     /// session's terminal if one by that id exists.
@@ -178,7 +189,10 @@ public actor DaemonTerminals: PaymentTerminals {
     }
 
     private func notify() {
-        for listener in changeListeners { listener.yield() }
+        changeListeners.removeAll { listener in
+            if case .terminated = listener.yield() { return true }
+            return false
+        }
     }
 
     // MARK: - Sources of pads
