@@ -2,6 +2,10 @@ import Foundation
 import NetgiroModels
 
 /// One cart line as the till sends it. Whole ISK; quantity in thousandths (2 items = 2000).
+///
+/// The same fields as Netgíró's `CartItem`, kept apart on purpose: this is the journal's shape
+/// (its own JSON keys, stored in every record, so journals written by earlier versions read
+/// back), `CartItem` is Netgíró's wire shape (PascalCase, encode-only). `cartItem` converts.
 public struct PaymentLine: Sendable, Hashable, Codable {
     public var productNo: String
     public var name: String
