@@ -157,14 +157,7 @@ public final class PaymentJournal: Sendable {
                         record.transactionId, record.request.terminalID, Self.stored(record.createdAt),
                         Self.stored(record.updatedAt), record.finishedAt.map(Self.stored), encoded,
                     ])
-                if let started {
-                    try db.cachedStatement(
-                        sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)"
-                    ).execute(
-                        arguments: [
-                            record.id, Self.stored(started.at), started.from.rawValue, record.phase.rawValue, started.cause, encoded,
-                        ])
-                }
+                if let started { try Self.appendTransition(started, encoded: encoded, db) }
                 return .created(record)
             }
         } catch let error as JournalError {
@@ -194,19 +187,24 @@ public final class PaymentJournal: Sendable {
                         record.finishedAt.map(Self.stored), encoded, record.id,
                     ])
                 guard db.changesCount == 1 else { throw JournalError.noSuchPayment(record.id) }
-                try db.cachedStatement(
-                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)"
-                ).execute(
-                    arguments: [
-                        record.id, Self.stored(transition.at), transition.from.rawValue, record.phase.rawValue, transition.cause,
-                        encoded,
-                    ])
+                try Self.appendTransition(transition, encoded: encoded, db)
             }
         } catch let error as JournalError {
             throw error
         } catch {
             throw .writeFailed(paymentID: record.id, reason: "\(error)")
         }
+    }
+
+    /// Appends `transition` to its payment's history; `encoded` is its record, already encoded.
+    private static func appendTransition(_ transition: PaymentTransition, encoded: Data, _ db: Database) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)"
+        ).execute(
+            arguments: [
+                transition.record.id, stored(transition.at), transition.from.rawValue, transition.record.phase.rawValue,
+                transition.cause, encoded,
+            ])
     }
 
     /// Records what staff found for an `unknown` payment, by the rule of
@@ -227,12 +225,11 @@ public final class PaymentJournal: Sendable {
                 }
                 guard let transition else { return record }
                 let next = transition.record
+                let encoded = try Self.encode(next)
                 try db.execute(
                     sql: "UPDATE payment SET updatedAt = ?, record = ? WHERE id = ?",
-                    arguments: [next.updatedAt, try Self.encode(next), id])
-                try db.execute(
-                    sql: "INSERT INTO transition (paymentId, at, fromPhase, toPhase, cause, record) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [id, transition.at, transition.from.rawValue, next.phase.rawValue, transition.cause, try Self.encode(next)])
+                    arguments: [next.updatedAt, encoded, id])
+                try Self.appendTransition(transition, encoded: encoded, db)
                 return next
             }
         } catch let error as JournalError {
