@@ -122,9 +122,10 @@ public enum CommandLinePayment {
 
 /// The command line as the customer's terminal: the identifier was given up front (a refused
 /// one is not asked for again), the SMS code is asked for, screens are reported.
-struct LineTerminal: CustomerTerminal {
+struct LineTerminal: AskingTerminal {
     static let id = "command-line"
     let terminalID = LineTerminal.id
+    let promptTasks = PromptTasks()
     let customerID: String
     let smsCode: @Sendable () async -> String?
     let report: @Sendable (String) -> Void

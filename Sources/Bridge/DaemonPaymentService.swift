@@ -408,10 +408,12 @@ struct ObservedTerminal: CustomerTerminal {
         await inner.show(screen)
     }
 
-    func ask(_ prompt: CustomerPrompt) async -> CustomerEntry {
+    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
         onEvent(.prompt, prompt.kind == .customerID ? "customer-id" : "sms-code")
-        return await inner.ask(prompt)
+        await inner.prompt(prompt, id: id, reply: reply)
     }
+
+    func withdrawPrompt(_ id: Int) async { await inner.withdrawPrompt(id) }
 
     static func name(of screen: CustomerScreen) -> String {
         switch screen {

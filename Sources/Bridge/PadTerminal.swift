@@ -15,7 +15,7 @@ public protocol PromptTokenStore: Sendable {
 /// which holds every rule (tokens, one prompt at a time, cancel before replace, what a re-linked
 /// pad is shown, the reconnect grace, the entry deadline, the idle policy). This actor only turns
 /// the line's events, the payment's calls and the clock into the session's events, and carries
-/// out its actions in order: messages to the pad, entries to the waiting `ask`, link reports,
+/// out its actions in order: messages to the pad, entries to the prompt's reply, link reports,
 /// one timer.
 ///
 /// One ordered inbox per terminal: the line's events (straight from the line's thread), cancelled
@@ -40,7 +40,10 @@ public actor PadTerminal: CustomerTerminal {
     private var retiredStatistics = LinkStatistics()
     private var linkGeneration = 0
     private var nextAskID = 0
-    private var asks: [TerminalSession.AskID: CheckedContinuation<CustomerEntry, Never>] = [:]
+    /// The prompts under way: where each one's entry goes, and the caller's name for it.
+    private var asks: [TerminalSession.AskID: (reply: @Sendable (CustomerEntry) -> Void, promptID: Int?)] = [:]
+    /// The session's ask for each prompt put with ``prompt(_:id:reply:)``, by the caller's id.
+    private var askForPrompt: [Int: TerminalSession.AskID] = [:]
     /// What reaches the terminal's loop, in order.
     enum Input: Sendable {
         case line(PadLink.Event, generation: Int)
@@ -136,12 +139,26 @@ public actor PadTerminal: CustomerTerminal {
 
     public func show(_ screen: CustomerScreen) { feed(.show(screen)) }
 
+    public func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) {
+        nextAskID += 1
+        asks[nextAskID] = (reply, id)
+        askForPrompt[id] = nextAskID
+        feed(.ask(prompt, id: nextAskID))
+    }
+
+    public func withdrawPrompt(_ id: Int) {
+        guard let ask = askForPrompt.removeValue(forKey: id), asks.removeValue(forKey: ask) != nil else { return }
+        feed(.cancelAsk(id: ask))
+    }
+
+    /// Asks the customer for one entry and waits for it (``prompt(_:id:reply:)`` as one call).
+    /// Cancelling the calling task ends the prompt; the value returned then is to be ignored.
     public func ask(_ prompt: CustomerPrompt) async -> CustomerEntry {
         nextAskID += 1
         let id = nextAskID
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                asks[id] = continuation
+                asks[id] = ({ continuation.resume(returning: $0) }, nil)
                 feed(.ask(prompt, id: id))
             }
         } onCancel: {
@@ -162,10 +179,11 @@ public actor PadTerminal: CustomerTerminal {
 
     // MARK: - The shell
 
+    /// A cancelled ``ask``: the prompt ends, and the waiting caller gets a value it ignores.
     private func cancelAsk(_ id: Int) {
-        guard let continuation = asks.removeValue(forKey: id) else { return }
+        guard let ask = asks.removeValue(forKey: id) else { return }
         feed(.cancelAsk(id: id))
-        continuation.resume(returning: .terminalUnavailable)  // ignored by a cancelled caller
+        ask.reply(.terminalUnavailable)
     }
 
     /// Handles one input of the loop; returns the alarm to start, if the timer needs a new one.
@@ -203,7 +221,9 @@ public actor PadTerminal: CustomerTerminal {
             case .persistToken(let token):
                 tokenStore?.save(token, terminal: terminalID)
             case .answer(let id, let entry):
-                asks.removeValue(forKey: id)?.resume(returning: entry)
+                guard let ask = asks.removeValue(forKey: id) else { break }
+                if let prompt = ask.promptID { askForPrompt[prompt] = nil }
+                ask.reply(entry)
             case .reportLinkUp(let info):
                 deviceInfo = info
                 incompatiblePad = nil

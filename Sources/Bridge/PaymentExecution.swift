@@ -207,13 +207,23 @@ struct PaymentExecution: Sendable {
         inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, calls: inout DiscardingTaskGroup,
         alarms: inout DiscardingTaskGroup
     ) async -> (PaymentRecord, idleAfter: Duration?) {
-        var checkout = initial
         var loop = LoopState()
+        let ended = await run(
+            initial, first: first, inputs: inputs, inbox: inbox, handle: handle, loop: &loop, calls: &calls, alarms: &alarms)
+        // A prompt still open when the payment stops (its journal failed) is ended on the terminal.
+        if let open = loop.promptID { await terminal.withdrawPrompt(open) }
+        return ended
+    }
+
+    private func run(
+        _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
+        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, loop: inout LoopState,
+        calls: inout DiscardingTaskGroup, alarms: inout DiscardingTaskGroup
+    ) async -> (PaymentRecord, idleAfter: Duration?) {
+        var checkout = initial
         var logger = self.logger
         logger[metadataKey: "payment"] = "\(checkout.record.id)"
         logger[metadataKey: "reference"] = "\(checkout.record.reference)"
-        defer { loop.prompt?.cancel() }
-
         var actions = first(&checkout, clock.now())
         var iterator = inputs.makeAsyncIterator()
         while true {
@@ -238,8 +248,7 @@ struct PaymentExecution: Sendable {
             case .confirmed(let r): actions = checkout.confirmCartCompleted(r, now: now)
             case .cancelled(let r): actions = checkout.cancelCartCompleted(r, now: now)
             case .entry(let entry, let prompt):
-                guard loop.promptID == prompt else { actions = []; continue }  // a cancelled prompt's answer
-                loop.prompt = nil
+                guard loop.promptID == prompt else { actions = []; continue }  // a withdrawn prompt's answer
                 loop.promptID = nil
                 actions = checkout.customerEntered(entry, prompt: prompt, now: now)
             case .alarm(let generation):
@@ -253,7 +262,7 @@ struct PaymentExecution: Sendable {
 
     /// What the loop keeps besides the checkout: the prompt under way and the timers.
     struct LoopState {
-        var prompt: Task<Void, Never>?
+        /// The prompt under way on the terminal.
         var promptID: Int?
         var timers = Timers()
         /// When the final screen goes back to idle (set by the last actions).
@@ -326,18 +335,13 @@ struct PaymentExecution: Sendable {
             case .show(let screen):
                 await terminal.show(screen)
             case .prompt(let prompt, let id):
-                loop.prompt?.cancel()
+                // One prompt at a time: an open one is withdrawn before the next is put. The
+                // entry comes back as a message to this loop's inbox.
+                if let open = loop.promptID { await terminal.withdrawPrompt(open) }
                 loop.promptID = id
-                let terminal = self.terminal
-                // Unstructured because it must be cancellable on its own: cancelling the prompt's
-                // task is how the terminal is told to end it (CANCEL_PROMPT, PROTOCOL.md §7.1).
-                loop.prompt = Task {
-                    let entry = await terminal.ask(prompt)
-                    if !Task.isCancelled { inbox.yield(.entry(entry, prompt: id)) }
-                }
+                await terminal.prompt(prompt, id: id) { entry in inbox.yield(.entry(entry, prompt: id)) }
             case .cancelPrompt:
-                loop.prompt?.cancel()
-                loop.prompt = nil
+                if let open = loop.promptID { await terminal.withdrawPrompt(open) }
                 loop.promptID = nil
             case .call(let request):
                 logger.debug("Netgíró \(request)")

@@ -53,18 +53,23 @@ public enum PaymentStartError: Error, Sendable, Hashable, CustomStringConvertibl
 struct AbsentTerminal: CustomerTerminal {
     let terminalID: String
     func show(_ screen: CustomerScreen) async {}
-    func ask(_ prompt: CustomerPrompt) async -> CustomerEntry { .terminalUnavailable }
+    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+        reply(.terminalUnavailable)
+    }
+    func withdrawPrompt(_ id: Int) async {}
 }
 
 /// The terminal of a payment recovered after a restart, whose pad may not be back yet: each
 /// call waits (up to `grace` from the first call) for the pad to be known again and then goes to
 /// it; a pad that does not come back counts as unavailable. A screen shown before then is
-/// dropped (the next one replaces it anyway).
+/// dropped (the next one replaces it anyway). Its prompts wait for the pad, so each waits in a
+/// task of its own (a recovered payment puts one or two).
 struct AwaitedTerminal: CustomerTerminal {
     let terminalID: String
     let grace: Duration
     let lookup: @Sendable () async -> (any CustomerTerminal)?
     private let since = Locked<ContinuousClock.Instant?>(nil)
+    let promptTasks = PromptTasks()
 
     init(terminalID: String, grace: Duration, lookup: @escaping @Sendable () async -> (any CustomerTerminal)?) {
         self.terminalID = terminalID
@@ -84,16 +89,44 @@ struct AwaitedTerminal: CustomerTerminal {
         await lookup()?.show(screen)
     }
 
-    func ask(_ prompt: CustomerPrompt) async -> CustomerEntry {
+    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+        promptTasks.start(id, ask: { await self.ask(prompt, id: id) }, reply: reply)
+    }
+
+    /// Cancels the prompt's task, which withdraws the prompt from the pad if it got that far.
+    func withdrawPrompt(_ id: Int) async {
+        promptTasks.cancel(id)
+    }
+
+    private func ask(_ prompt: CustomerPrompt, id: Int) async -> CustomerEntry {
         let deadline = since.withLock { first in
             if first == nil { first = .now }
             return first! + grace
         }
         while !Task.isCancelled {
-            if let terminal = await lookup() { return await terminal.ask(prompt) }
+            if let terminal = await lookup() { return await terminal.entry(for: prompt, id: id) }
             guard ContinuousClock.now < deadline else { break }
             try? await Task.sleep(for: .milliseconds(50))
         }
         return .terminalUnavailable
+    }
+}
+
+extension CustomerTerminal {
+    /// One prompt as one call: puts it and waits for its entry. Cancelling the calling task
+    /// withdraws the prompt; the value returned then (`.terminalUnavailable`) is to be ignored.
+    func entry(for prompt: CustomerPrompt, id: Int) async -> CustomerEntry {
+        let (entries, delivery) = AsyncStream.makeStream(of: CustomerEntry.self, bufferingPolicy: .bufferingNewest(1))
+        await self.prompt(prompt, id: id) { entry in
+            delivery.yield(entry)
+            delivery.finish()
+        }
+        var iterator = entries.makeAsyncIterator()
+        // The stream's `next()` ends with nil when the task is cancelled.
+        guard let entry = await iterator.next() else {
+            await withdrawPrompt(id)
+            return .terminalUnavailable
+        }
+        return entry
     }
 }

@@ -79,6 +79,28 @@ import Testing
         #expect(await again == .entered("1111111119"))
     }
 
+    /// A prompt put as a message answers through its reply; a withdrawn one ends on the pad
+    /// (CANCEL_PROMPT) and never replies, even when the customer presses OK as it is withdrawn.
+    @Test func aWithdrawnPromptEndsOnThePadAndNeverReplies() async throws {
+        let rig = try Rig.start("withdraw")
+        defer { Task { await rig.stop() } }
+        let (entries, delivery) = AsyncStream.makeStream(of: (Int, CustomerEntry).self)
+        await rig.terminal.prompt(CustomerPrompt(kind: .customerID, amount: 10), id: 1) { delivery.yield((1, $0)) }
+        let first = try #require(await rig.pad.waitForPrompt(.customerID, timeout: .seconds(20)))
+        rig.pad.type("8223281")
+        await rig.terminal.withdrawPrompt(1)
+        rig.pad.press(.ok)
+        #expect(await rig.pad.wait(timeout: .seconds(10)) { $0.prompt == nil } != nil)
+        await rig.terminal.prompt(CustomerPrompt(kind: .customerID, amount: 10), id: 2) { delivery.yield((2, $0)) }
+        let second = try #require(await rig.pad.waitForPrompt(.customerID, after: first.serial, timeout: .seconds(20)))
+        #expect(second.token != first.token)
+        rig.pad.type("1111111119")
+        rig.pad.press(.ok)
+        var replies = entries.makeAsyncIterator()
+        let reply = await replies.next()
+        #expect(reply?.0 == 2 && reply?.1 == .entered("1111111119"))
+    }
+
     /// Pulling the cable mid-prompt loses the prompt (PROTOCOL.md §7.3): after the replug the
     /// terminal asks again with a new token, and the customer's entry arrives once.
     @Test func unplugMidPromptAsksAgainAfterReplug() async throws {

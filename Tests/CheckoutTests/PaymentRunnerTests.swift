@@ -18,8 +18,9 @@ struct FastClock: PaymentClock {
 
 /// A customer at a pad, scripted: types the identifiers in order and reads the SMS code the
 /// simulator sent for the cart of `reference`.
-final class ScriptedTerminal: CustomerTerminal, @unchecked Sendable {
+final class ScriptedTerminal: AskingTerminal, @unchecked Sendable {
     let terminalID: String
+    let promptTasks = PromptTasks()
     private let lock = NSLock()
     private var identifiers: [String]
     private var wrongCodes: Int
@@ -67,12 +68,39 @@ final class ScriptedTerminal: CustomerTerminal, @unchecked Sendable {
 }
 
 /// A terminal whose customer never answers (the prompt waits until cancelled).
-struct SilentTerminal: CustomerTerminal {
+struct SilentTerminal: AskingTerminal {
     let terminalID = "PAD-1"
+    let promptTasks = PromptTasks()
     func show(_ screen: CustomerScreen) async {}
     func ask(_ prompt: CustomerPrompt) async -> CustomerEntry {
         while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
         return .entered("8223281")  // digits that crossed the cancel: must be ignored
+    }
+}
+
+/// A message-style terminal that records every call in order and never answers by itself.
+final class RecordingTerminal: CustomerTerminal {
+    let terminalID = "PAD-1"
+    private let state = Locked<(calls: [String], replies: [@Sendable (CustomerEntry) -> Void])>(([], []))
+
+    var calls: [String] { state.withLock { $0.calls } }
+
+    func show(_ screen: CustomerScreen) async {
+        state.withLock { $0.calls.append("show \(ObservedTerminal.name(of: screen))") }
+    }
+
+    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+        state.withLock {
+            $0.calls.append("prompt \(id)")
+            $0.replies.append(reply)
+        }
+    }
+
+    func withdrawPrompt(_ id: Int) async { state.withLock { $0.calls.append("withdraw \(id)") } }
+
+    /// The customer's keys arrive for every prompt ever put (withdrawn or not).
+    func replyToAll(_ entry: CustomerEntry) {
+        for reply in state.withLock({ $0.replies }) { reply(entry) }
     }
 }
 
@@ -278,6 +306,31 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
                 break
             }
             #expect(try await finalRecord(handle).phase == .cancelled)
+            #expect(e.sim.ledger().isEmpty)
+        }
+    }
+
+    /// The payment's loop sends the terminal its calls in order and waits on none: a till's
+    /// cancel mid-prompt withdraws the prompt before the cancelled screen goes out, and a reply
+    /// to the withdrawn prompt (digits that crossed the cancel) changes nothing.
+    @Test func aPromptIsWithdrawnBeforeTheNextScreenAndItsLateReplyIsIgnored() async throws {
+        try await EndToEnd.run { e in
+            let terminal = RecordingTerminal()
+            let handle = try await e.runner.start(e.request(.manual, reference: "E2E-withdraw"), terminal: terminal)
+            for await r in handle.updates() where r.phase == .awaitingCustomerID {
+                #expect(await e.runner.cancel(paymentID: handle.id))
+                break
+            }
+            #expect(try await finalRecord(handle).phase == .cancelled)
+            terminal.replyToAll(.entered("8223281"))
+            let calls = terminal.calls
+            let prompt = try #require(calls.firstIndex { $0.hasPrefix("prompt ") })
+            let withdraw = try #require(calls.firstIndex { $0.hasPrefix("withdraw ") })
+            let cancelled = try #require(calls.firstIndex(of: "show cancelled"))
+            #expect(prompt < withdraw && withdraw < cancelled, "\(calls)")
+            #expect(calls[prompt].dropFirst(7) == calls[withdraw].dropFirst(9), "\(calls)")
+            #expect(calls.filter { $0.hasPrefix("prompt ") }.count == 1, "\(calls)")
+            #expect(handle.record.phase == .cancelled)
             #expect(e.sim.ledger().isEmpty)
         }
     }

@@ -8,8 +8,9 @@ import Testing
 
 /// A customer at a terminal, keying what the script says; the till API, the payment service,
 /// the runner, the journal and the Netgíró simulator are all real.
-actor ScriptedCustomer: CustomerTerminal {
+actor ScriptedCustomer: AskingTerminal {
     nonisolated let terminalID: String
+    nonisolated let promptTasks = PromptTasks()
     private var entries: [CustomerEntry]
     private(set) var screens: [CustomerScreen] = []
     private var hold: CheckedContinuation<Void, Never>?

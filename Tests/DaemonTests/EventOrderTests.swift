@@ -6,8 +6,9 @@ import Testing
 
 /// A kennitala customer: keys the kennitala, then a wrong SMS code, then the right one (read
 /// from the Netgíró simulator, as the customer reads it from the SMS).
-actor SMSCustomer: CustomerTerminal {
+actor SMSCustomer: AskingTerminal {
     nonisolated let terminalID: String
+    nonisolated let promptTasks = PromptTasks()
     private var simulator: NetgiroSimulator?
     private(set) var hints: [CustomerPromptHint] = []
 
