@@ -36,7 +36,6 @@ public actor DaemonTerminals: PaymentTerminals {
         var incompatible: DeviceInfo?
         /// The hotplugged pad's open line (closing it ends its `PadLine.serve`).
         var port: SerialPort?
-        var statusWatch: Task<Void, Never>?
     }
 
     private var sessions: [String: Session] = [:]
@@ -46,6 +45,8 @@ public actor DaemonTerminals: PaymentTerminals {
     let entryTimeout: Duration?
     let tokenStore: (any PromptTokenStore)?
     let logger: Logger
+    /// Every terminal's link reports, each terminal's in its order, into this actor.
+    private nonisolated let statusInbox: AsyncStream<(String, PadTerminal.TerminalStatus)>.Continuation
 
     public init(
         hello: HostHello, reconnectGrace: Duration, entryTimeout: Duration? = nil, tokenStore: (any PromptTokenStore)? = nil,
@@ -56,6 +57,18 @@ public actor DaemonTerminals: PaymentTerminals {
         self.entryTimeout = entryTimeout
         self.tokenStore = tokenStore
         self.logger = logger
+        let (reports, statusInbox) = AsyncStream.makeStream(of: (String, PadTerminal.TerminalStatus).self)
+        self.statusInbox = statusInbox
+        // One for all terminals, for as long as this table exists (it ends when the inbox is
+        // finished, in deinit): unstructured because the table outlives whoever made it, and an
+        // actor's state can only be changed on the actor, not from the terminal's loop.
+        Task { [weak self] in
+            for await (id, status) in reports { await self?.update(id, status) }
+        }
+    }
+
+    deinit {
+        statusInbox.finish()
     }
 
     public func pad(_ id: String) -> PadTerminal? { sessions[id]?.terminal }
@@ -117,16 +130,12 @@ public actor DaemonTerminals: PaymentTerminals {
             if let path { sessions[id]?.path = path }
             return existing.terminal
         }
-        let terminal = PadTerminal(terminalID: id, reconnectGrace: reconnectGrace, entryTimeout: entryTimeout, tokenStore: tokenStore)
-        var session = Session(terminal: terminal, path: path)
-        // One per terminal, for as long as it is known: carries its link reports into this
-        // actor in order (the terminal, another actor, cannot call in synchronously).
-        session.statusWatch = Task { [weak self] in
-            for await status in await terminal.statusUpdates() {
-                await self?.update(id, status)
-            }
-        }
-        sessions[id] = session
+        let inbox = statusInbox
+        let terminal = PadTerminal(
+            terminalID: id,
+            configuration: TerminalSession.Configuration(reconnectGrace: reconnectGrace, entryTimeout: entryTimeout),
+            tokenStore: tokenStore, statusSink: { inbox.yield((id, $0)) })
+        sessions[id] = Session(terminal: terminal, path: path)
         notify()
         return terminal
     }
@@ -323,7 +332,6 @@ public actor DaemonTerminals: PaymentTerminals {
     public func closeAll() {
         for (id, session) in sessions {
             session.port?.beginClose()
-            session.statusWatch?.cancel()
             sessions[id]?.port = nil
         }
         for listener in changeListeners { listener.finish() }

@@ -61,6 +61,7 @@ public actor PadTerminal: CustomerTerminal {
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
     private var statusListeners: [AsyncStream<TerminalStatus>.Continuation] = []
+    private let statusSink: (@Sendable (TerminalStatus) -> Void)?
 
     /// The link layer's counters summed over every line this terminal had (for metrics).
     public var linkStatistics: LinkStatistics { retiredStatistics.adding(link?.statistics ?? LinkStatistics()) }
@@ -84,10 +85,16 @@ public actor PadTerminal: CustomerTerminal {
             tokenStore: tokenStore)
     }
 
-    public init(terminalID: String, configuration: TerminalSession.Configuration, tokenStore: (any PromptTokenStore)? = nil) {
+    /// `statusSink` hears every link status change synchronously, on the terminal's loop, in order
+    /// (for an owner that keeps the terminal's state in its own inbox, like `DaemonTerminals`).
+    public init(
+        terminalID: String, configuration: TerminalSession.Configuration, tokenStore: (any PromptTokenStore)? = nil,
+        statusSink: (@Sendable (TerminalStatus) -> Void)? = nil
+    ) {
         self.terminalID = terminalID
         self.configuration = configuration
         self.tokenStore = tokenStore
+        self.statusSink = statusSink
         session = TerminalSession(configuration: configuration, lastToken: tokenStore?.lastToken(terminal: terminalID) ?? 0)
         let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
         self.inbox = inbox
@@ -271,6 +278,7 @@ public actor PadTerminal: CustomerTerminal {
     }
 
     private func broadcast(_ status: TerminalStatus) {
+        statusSink?(status)
         for listener in statusListeners { listener.yield(status) }
     }
 }
