@@ -70,7 +70,6 @@ public struct Demo: Sendable {
         // 3. The bridge: pad terminal, journal, Netgíró client, payment runner.
         let terminal = PadTerminal(terminalID: "DEMO-PAD")
         let hello = HostHello(hostName: Array("ngbridge demo".utf8))
-        let line = Task { await PadLine.keepOpen(path: padPath, terminal: terminal, hello: hello) }
         let client: NetgiroClient
         let journal: PaymentJournal
         do {
@@ -81,7 +80,6 @@ public struct Demo: Sendable {
             journal = try PaymentJournal(path: work + "/journal.sqlite")
         } catch {
             say("cannot set up the bridge: \(error)")
-            line.cancel()
             pad.stop()
             await netgiro.shutdown()
             return 2
@@ -97,6 +95,12 @@ public struct Demo: Sendable {
         post("Confirmation: \(Self.name(confirmation)); amount \(amount) kr.")
 
         let outcome = await withTaskGroup(of: PaymentOutcome?.self) { group -> PaymentOutcome? in
+            // The bridge's end of the pad's line, open until the demo ends (it never ends by
+            // itself, so `next()` below gives the payment's end or the UI's).
+            group.addTask {
+                await PadLine.keepOpen(path: padPath, terminal: terminal, hello: hello)
+                return nil
+            }
             group.addTask {
                 guard await pad.waitForLink(up: true, timeout: .seconds(20)) else {
                     post("the bridge did not link with the pad")
@@ -113,6 +117,8 @@ public struct Demo: Sendable {
                     post("the payment could not start: \(error)")
                     return nil
                 }
+                // Unstructured: cancelled, not awaited — its waits on the pad (up to 30 s) do
+                // not end on cancellation.
                 let customerKeys: Task<Void, Never>? = interactive ? nil : Task { await self.keyAsCustomer(pad: pad, smsCodes: smsCodes, post: post) }
                 if interactive {
                     post("On the pad: type \(customer.identifier) and press Enter.")
@@ -143,7 +149,6 @@ public struct Demo: Sendable {
             return first
         }
 
-        line.cancel()
         pad.stop()
         await pad.waitUntilStopped()
         await callbacks?.shutdown()
@@ -242,6 +247,7 @@ struct DemoSimulators {
 
 /// SMS codes the Netgíró simulator "sent", for the customer to read.
 final class DemoMailbox: Sendable {
+    /// Lock: put from the Netgíró simulator's event lines, taken by the customer's task.
     private let codes = Locked<[String]>([])
 
     func put(_ code: String) { codes.withLock { $0.append(code) } }

@@ -29,6 +29,7 @@ public struct Soak: Sendable {
         defer { try? FileManager.default.removeItem(atPath: work) }
 
         // Netgíró, simulated, with its faults; captures counted from its event lines.
+        // Lock: counted from the simulator's event lines (its request handlers), read at the end.
         let captures = Locked<[String: Int]>([:])
         var simOptions = NetgiroSimulator.Options()
         simOptions.seed = options.seed
@@ -44,7 +45,8 @@ public struct Soak: Sendable {
         let netgiro = try await NetgiroSimulator.start(simOptions)
         // ServerCallback POSTs are answered as the daemon's listener answers them: by the
         // payment's checkout (200 only for a cart a running payment holds; an orphan is refused
-        // and Netgíró cancels it). The runner exists only below, so it is reached through a box.
+        // and Netgíró cancels it). The runner exists only below, so it is reached through a box
+        // (a lock: the callback handlers read it from any task).
         let runnerBox = Locked<PaymentRunner?>(nil)
         let callbacks = try? await NetgiroCallbackReceiver.start(logger: logger, decide: { cart in
             guard let runner = runnerBox.withLock({ $0 }) else { return false }
@@ -64,14 +66,6 @@ public struct Soak: Sendable {
         pad.start()
 
         // The bridge.
-        let terminal = PadTerminal(terminalID: "SOAK-PAD", reconnectGrace: .seconds(10))
-        let statuses = SoakStatusLog()
-        let statusStream = await terminal.statusUpdates()
-        let statusTask = Task { for await status in statusStream { statuses.add(status) } }
-        let hello = HostHello(hostName: Array("ngbridge soak".utf8))
-        let line = Task {
-            await PadLine.keepOpen(path: padPath, terminal: terminal, hello: hello, retryInterval: .milliseconds(200))
-        }
         let configuration = try NetgiroConfiguration(
             baseURL: netgiro.baseURL, appKey: NetgiroSecret.publicSandboxAppKey, secret: .publicSandbox,
             responseSignatures: .verify)
@@ -82,6 +76,10 @@ public struct Soak: Sendable {
         checkoutConfiguration.outcomeDisplay = .milliseconds(200)
         let runner = PaymentRunner(gateway: client, journal: journal, configuration: checkoutConfiguration, logger: logger)
         runnerBox.withLock { $0 = runner }
+        let terminal = PadTerminal(terminalID: "SOAK-PAD", reconnectGrace: .seconds(10))
+        let statuses = SoakStatusLog()
+        let statusStream = await terminal.statusUpdates()
+        let hello = HostHello(hostName: Array("ngbridge soak".utf8))
 
         var random = SeededRandom.soak(seed: options.seed)
         let unplugAt = Set(Self.choose(min(options.unplugs, options.payments), of: options.payments, random: &random))
@@ -89,70 +87,69 @@ public struct Soak: Sendable {
         var ids: [String] = []
         var unplugDetections: [Int] = []
 
-        _ = await pad.waitForLink(up: true, timeout: .seconds(10))
-        for index in 0..<options.payments {
-            let customer = Demo.Customer.allCases[index % 3]
-            let confirmation: ConfirmationType = [.manual, .automatic, .serverCallback][(index / 3) % 3]
-            let identifier = customer == .appCode
-                ? NetgiroSimCustomers.appCodePrefix + String(format: "%04d", index % 10_000) : customer.identifier
-            let amount = 1_000 + random.below(99_000)
-            let request = PaymentRequest(
-                amount: amount, reference: "SOAK-\(options.seed)-\(index + 1)", description: "Soak \(index + 1)",
-                confirmationType: confirmation, terminalID: terminal.terminalID,
-                callbackUrl: confirmation == .serverCallback ? callbacks?.callbackURL : nil,
-                callbackCancelUrl: confirmation == .serverCallback ? callbacks?.cancelURL : nil)
-            // The pad may still be coming back from a fault; a payment starts on a linked pad.
-            _ = await pad.waitForLink(up: true, timeout: .seconds(10))
-            let firstSerial = pad.snapshot.promptsOpened
-            let payment: PaymentHandle
-            do {
-                payment = try await runner.start(request, terminal: terminal)
-            } catch {
-                progress("payment \(index + 1): could not start: \(error)")
-                continue
-            }
-            ids.append(payment.id)
-            let paymentStarted = ContinuousClock.now
-            let customerTask = Task {
-                await Self.keyAsCustomer(payment: payment, identifier: identifier, after: firstSerial, pad: pad, netgiro: netgiro)
-            }
-            var unplugTask: Task<Int?, Never>?
-            if unplugAt.contains(index) {
-                // Mid-payment: while the pad asks the customer for their identifier.
-                let before = random.between(0...150), away = random.between(100...1_500)
-                unplugTask = Task {
-                    _ = await pad.wait(timeout: .seconds(10)) { ($0.prompt?.serial ?? 0) > firstSerial }
-                    try? await Task.sleep(for: .milliseconds(before))
-                    guard !payment.record.isFinished else { return nil }
-                    let at = ContinuousClock.now
-                    pad.unplug()
-                    let seen = await statuses.firstDown(after: at, timeout: .seconds(5))
-                    try? await Task.sleep(for: .milliseconds(away))
-                    pad.replug()
-                    return seen.map { Self.milliseconds($0 - at) }
+        // The terminal's link reports are counted until the pad has stopped; the bridge keeps
+        // the pad's line open until the payments and the probe are done.
+        await withDiscardingTaskGroup { statusListener in
+            statusListener.addTask { for await status in statusStream { statuses.add(status) } }
+            await withDiscardingTaskGroup { line in
+                line.addTask {
+                    await PadLine.keepOpen(path: padPath, terminal: terminal, hello: hello, retryInterval: .milliseconds(200))
                 }
-            }
-            let finished = await Self.waitFinished(payment, limit: options.paymentDeadline + .seconds(30))
-            if !finished { payment.cancel(); _ = await Self.waitFinished(payment, limit: .seconds(30)) }
-            customerTask.cancel()
-            if let unplugTask {
-                report.unplugs += 1
-                if let ms = await unplugTask.value { unplugDetections.append(ms) } else { report.unplugs -= 1 }
-            }
-            let record = payment.record
-            progress("payment \(index + 1)/\(options.payments): \(customer.rawValue), \(Demo.name(confirmation).prefix { $0 != " " }), "
-                + "\(amount) kr. → \(record.phase.rawValue) in \(Self.milliseconds(ContinuousClock.now - paymentStarted)) ms")
-        }
+                _ = await pad.waitForLink(up: true, timeout: .seconds(10))
+                for index in 0..<options.payments {
+                    let customer = Demo.Customer.allCases[index % 3]
+                    let confirmation: ConfirmationType = [.manual, .automatic, .serverCallback][(index / 3) % 3]
+                    let identifier = customer == .appCode
+                        ? NetgiroSimCustomers.appCodePrefix + String(format: "%04d", index % 10_000) : customer.identifier
+                    let amount = 1_000 + random.below(99_000)
+                    let request = PaymentRequest(
+                        amount: amount, reference: "SOAK-\(options.seed)-\(index + 1)", description: "Soak \(index + 1)",
+                        confirmationType: confirmation, terminalID: terminal.terminalID,
+                        callbackUrl: confirmation == .serverCallback ? callbacks?.callbackURL : nil,
+                        callbackCancelUrl: confirmation == .serverCallback ? callbacks?.cancelURL : nil)
+                    // The pad may still be coming back from a fault; a payment starts on a linked pad.
+                    _ = await pad.waitForLink(up: true, timeout: .seconds(10))
+                    let firstSerial = pad.snapshot.promptsOpened
+                    let payment: PaymentHandle
+                    do {
+                        payment = try await runner.start(request, terminal: terminal)
+                    } catch {
+                        progress("payment \(index + 1): could not start: \(error)")
+                        continue
+                    }
+                    ids.append(payment.id)
+                    let paymentStarted = ContinuousClock.now
+                    // Unstructured: cancelled, not awaited — its wait on the pad (up to 500 ms) does
+                    // not end on cancellation, and the next payment need not wait for it.
+                    let customerTask = Task {
+                        await Self.keyAsCustomer(payment: payment, identifier: identifier, after: firstSerial, pad: pad, netgiro: netgiro)
+                    }
+                    let unplug = unplugAt.contains(index)
+                        ? SoakUnplug(before: random.between(0...150), away: random.between(100...1_500)) : nil
+                    async let unplugDetection = unplug?.run(payment: payment, after: firstSerial, pad: pad, statuses: statuses)
+                    let finished = await Self.waitFinished(payment, limit: options.paymentDeadline + .seconds(30))
+                    if !finished { payment.cancel(); _ = await Self.waitFinished(payment, limit: .seconds(30)) }
+                    customerTask.cancel()
+                    if unplug != nil {
+                        report.unplugs += 1
+                        if let ms = await unplugDetection ?? nil { unplugDetections.append(ms) } else { report.unplugs -= 1 }
+                    }
+                    let record = payment.record
+                    progress("payment \(index + 1)/\(options.payments): \(customer.rawValue), \(Demo.name(confirmation).prefix { $0 != " " }), "
+                        + "\(amount) kr. → \(record.phase.rawValue) in \(Self.milliseconds(ContinuousClock.now - paymentStarted)) ms")
+                }
 
-        // Dead-line measurement on a pad that stops writing (a separate pad and terminal).
-        if options.silenceProbe {
-            report.silenceDetectionMilliseconds = await Self.silenceProbe(directory: work)
-        }
+                // Dead-line measurement on a pad that stops writing (a separate pad and terminal).
+                if options.silenceProbe {
+                    report.silenceDetectionMilliseconds = await Self.silenceProbe(directory: work)
+                }
 
-        line.cancel()
-        pad.stop()
-        await pad.waitUntilStopped()
-        statusTask.cancel()
+                line.cancelAll()
+            }
+            pad.stop()
+            await pad.waitUntilStopped()
+            statusListener.cancelAll()
+        }
         await netgiro.settle()
         let ledger = netgiro.ledger()
         await callbacks?.shutdown()
@@ -221,18 +218,19 @@ public struct Soak: Sendable {
         let terminal = PadTerminal(terminalID: "SOAK-SILENT")
         let statuses = SoakStatusLog()
         let stream = await terminal.statusUpdates()
-        let listener = Task { for await status in stream { statuses.add(status) } }
-        let startedAt = ContinuousClock.now
-        pad.start()
-        let line = Task {
-            await PadLine.keepOpen(
-                path: path, terminal: terminal, hello: HostHello(hostName: Array("ngbridge soak".utf8)),
-                retryInterval: .milliseconds(100))
+        let silentFrom = ContinuousClock.now + .milliseconds(Int(silentAfter))
+        let down = await withDiscardingTaskGroup { group in
+            group.addTask { for await status in stream { statuses.add(status) } }
+            pad.start()
+            group.addTask {
+                await PadLine.keepOpen(
+                    path: path, terminal: terminal, hello: HostHello(hostName: Array("ngbridge soak".utf8)),
+                    retryInterval: .milliseconds(100))
+            }
+            let down = await statuses.firstDown(after: silentFrom, timeout: .seconds(15))
+            group.cancelAll()
+            return down
         }
-        let silentFrom = startedAt + .milliseconds(Int(silentAfter))
-        let down = await statuses.firstDown(after: silentFrom, timeout: .seconds(15))
-        line.cancel()
-        listener.cancel()
         pad.stop()
         await pad.waitUntilStopped()
         return down.map { milliseconds($0 - silentFrom) }
@@ -250,8 +248,31 @@ public struct Soak: Sendable {
     }
 }
 
+/// A cable pull in the middle of a payment: while the pad asks the customer for their
+/// identifier, `before` ms after the prompt opens; the cable stays out `away` ms after the
+/// terminal saw it go.
+struct SoakUnplug {
+    var before: Int
+    var away: Int
+
+    /// Milliseconds from the pull to the terminal reporting the link down; nil when the payment
+    /// ended first or no report came.
+    func run(payment: PaymentHandle, after firstSerial: Int, pad: PinpadSimulator, statuses: SoakStatusLog) async -> Int? {
+        _ = await pad.wait(timeout: .seconds(10)) { ($0.prompt?.serial ?? 0) > firstSerial }
+        try? await Task.sleep(for: .milliseconds(before))
+        guard !payment.record.isFinished else { return nil }
+        let at = ContinuousClock.now
+        pad.unplug()
+        let seen = await statuses.firstDown(after: at, timeout: .seconds(5))
+        try? await Task.sleep(for: .milliseconds(away))
+        pad.replug()
+        return seen.map { Soak.milliseconds($0 - at) }
+    }
+}
+
 /// Link status reports with the time each arrived.
 final class SoakStatusLog: Sendable {
+    /// Lock: added by the status listener, read by the payments' loop and the cable pulls.
     private let entries = Locked<[(at: ContinuousClock.Instant, down: Bool)]>([])
 
     func add(_ status: PadTerminal.TerminalStatus) {

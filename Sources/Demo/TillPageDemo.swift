@@ -63,6 +63,8 @@ public struct TillPageDemo: Sendable {
             return 2
         }
 
+        // Unstructured: cancelled, not awaited — its wait for a prompt (up to an hour) does not
+        // end on cancellation.
         let customerTask = Task { await keyEveryPrompt(pad: pad, smsCodes: smsCodes, say: say) }
 
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))

@@ -43,6 +43,7 @@ public final class DeviceWatcher: Sendable {
         let loop = WatchLoop(
             monitor: monitor, tracker: DeviceTracker(filter: filter), events: continuation,
             shared: shared, rescanMilliseconds: Int32(max(0.1, rescanInterval) * 1000))
+        // A thread, not a task: it blocks in poll(2) on libudev's monitor socket and the wake-up pipe.
         let thread = Thread { loop.run() }
         thread.name = "device watch"
         thread.start()

@@ -99,6 +99,8 @@ public actor LineFaultProxy {
         for direction in LineDirection.allCases where faults(direction).delayMilliseconds > 0 {
             let (stream, continuation) = AsyncStream.makeStream(of: Delayed.self, bufferingPolicy: .unbounded)
             delayQueues[direction] = continuation
+            // Unstructured: delays this direction's bytes for as long as the proxy runs, long
+            // after start() returned; stop() cancels it.
             tasks.append(Task { [self] in
                 for await item in stream {
                     try? await Task.sleep(until: item.due, clock: .continuous)
@@ -107,6 +109,7 @@ public actor LineFaultProxy {
             })
         }
         if let every = options.unplugEvery {
+            // Unstructured: pulls the cable for as long as the proxy runs; stop() cancels it.
             tasks.append(Task { [self] in await pullPeriodically(every: every) })
         }
     }
@@ -193,6 +196,8 @@ public actor LineFaultProxy {
         nextHostID += 1
         let id = nextHostID
         host = HostSide(id: id, pty: pty, port: port)
+        // Unstructured: reads the bridge's side until it closes (an unplug or stop()), long
+        // after publish() returned.
         tasks.append(Task { [self] in
             for await event in port.events {
                 if case .received(let bytes) = event { fromHost(bytes, side: id) }
@@ -226,6 +231,7 @@ public actor LineFaultProxy {
 
     private func attachPad(_ port: SerialPort) {
         pad = port
+        // Unstructured: reads the pad's line until it ends, long after attachPad() returned.
         tasks.append(Task { [self] in
             for await event in port.events {
                 if case .received(let bytes) = event { fromPad(bytes, port: port) }
@@ -243,6 +249,8 @@ public actor LineFaultProxy {
         generation += 1
         options.notes("the pad's line \(options.devicePath) went away; the bridge's line is pulled until it is back")
         await unpublish()
+        // Unstructured: waits for the pad's line to come back after this event is handled;
+        // stop() cancels it.
         reopening = Task { [self] in await reopenPad() }
     }
 

@@ -84,6 +84,7 @@ public final class NetgiroSimulator: Sendable {
 
     /// Starts the simulator and returns once it is listening.
     public static func start(_ options: Options = Options()) async throws -> NetgiroSimulator {
+        // Lock: requests, the ticker and callbacks all change it synchronously (see `State`).
         let state = Locked(State(
             core: NetgiroSimulatorCore(configuration: options.core, seed: options.seed),
             faults: NetgiroFaultPlan(probabilities: options.faults, seed: options.seed)))
@@ -107,6 +108,7 @@ public final class NetgiroSimulator: Sendable {
                 portContinuation.finish()
             },
             logger: options.logger)
+        // Unstructured: the server runs until shutdown(), long after start() returned.
         let serverTask = Task {
             defer { portContinuation.finish() }
             try await app.run()
@@ -190,9 +192,11 @@ public final class NetgiroSimulator: Sendable {
 
     // MARK: Machinery
 
+    /// Lock: set once by start(), read by shutdown() from any task.
     private let tickerTask = Locked<Task<Void, Never>?>(nil)
 
     private func startTicker() {
+        // Unstructured: ticks until shutdown(), long after start() returned.
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(50))
@@ -228,6 +232,8 @@ public final class NetgiroSimulator: Sendable {
             guard !s.shuttingDown else { return }
             let id = s.nextTaskID
             s.nextTaskID += 1
+            // Unstructured: a delivery outlives the request or tick that caused it; settle()
+            // and shutdown() await it.
             s.callbackTasks[id] = Task { [self] in
                 await self.deliver(callback)
                 _ = self.state.withLock { $0.callbackTasks.removeValue(forKey: id) }

@@ -48,6 +48,7 @@ public final class NetgiroCallbackReceiver: Sendable {
         answer: @escaping @Sendable (Int) -> Int = { _ in 200 },
         decide: (@Sendable (CartResponse) async -> Bool)? = nil
     ) async throws -> NetgiroCallbackReceiver {
+        // Lock: appended by the request handlers, read by `callbacks` from any task.
         let box = Locked<[Received]>([])
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
             var request = request
@@ -75,6 +76,7 @@ public final class NetgiroCallbackReceiver: Sendable {
                 continuation.yield(channel.localAddress?.port ?? 0)
                 continuation.finish()
             }, logger: logger)
+        // Unstructured: the server runs until shutdown(), long after start() returned.
         let task = Task {
             defer { continuation.finish() }
             try await app.run()

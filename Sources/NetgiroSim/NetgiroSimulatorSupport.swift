@@ -35,6 +35,7 @@ public struct NetgiroSystemSimClock: NetgiroSimClock {
 
 /// A clock tests move by hand (through ``NetgiroSimulator/advance(by:)``).
 public final class NetgiroManualSimClock: NetgiroSimClock {
+    /// Lock: moved by the test, read by the simulator's requests and callbacks.
     private let current = Locked(NetgiroSimInstant.start)
 
     public init() {}

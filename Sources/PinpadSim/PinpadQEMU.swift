@@ -186,6 +186,7 @@ final class QEMUProcess: Sendable {
     static func launch(_ executable: String, arguments: [String]) throws -> QEMUProcess {
         let started = LaunchResult()
         let ready = DispatchSemaphore(value: 0)
+        // A thread, not a task: it blocks in waitpid(2), and the death signal needs it (above).
         let thread = Thread {
             let result: Result<QEMUProcess, PinpadQEMU.StartError>
             do {
@@ -259,7 +260,8 @@ final class QEMUProcess: Sendable {
         }
         let child = QEMUProcess(pid: pid)
         let reader = fds[0]
-        // Drain QEMU's output for as long as it runs, so it never blocks on a full pipe.
+        // Drain QEMU's output for as long as it runs, so it never blocks on a full pipe; on a
+        // thread, as read(2) blocks.
         Thread.detachNewThread {
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {

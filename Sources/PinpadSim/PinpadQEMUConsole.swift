@@ -52,6 +52,7 @@ public actor PinpadQEMUConsole {
 
     private func startReading() {
         let events = port.events
+        // Unstructured: reads the channel for as long as the console is open; close() cancels it.
         reader = Task { [weak self] in
             for await event in events {
                 guard case .received(let bytes) = event else { continue }
@@ -105,11 +106,8 @@ public actor PinpadQEMUConsole {
             throw Failure(description: "cannot write to the emulated pad's debug channel: \(error)")
         }
         let deadline = ContinuousClock.now + Self.answerTimeout
-        let alarm = Task { [weak self] in
-            try? await Task.sleep(until: deadline)
-            await self?.wake()
-        }
-        defer { alarm.cancel() }
+        // Wakes the wait below at the deadline; cancelled when this call returns or throws.
+        async let _ = wake(at: deadline)
         while true {
             if let end = lines.firstIndex(where: { $0 == "OK" || $0.hasPrefix("ERR") }) {
                 let answer = Array(lines[..<end])
@@ -131,6 +129,11 @@ public actor PinpadQEMUConsole {
             }
             await withCheckedContinuation { waiter = $0 }
         }
+    }
+
+    private func wake(at deadline: ContinuousClock.Instant) async {
+        try? await Task.sleep(until: deadline)
+        wake()
     }
 
     func close() async {

@@ -92,6 +92,7 @@ public struct PinpadSimulatorError: Error, Sendable, CustomStringConvertible {
 ///     print(pad.snapshot.lines)
 public final class PinpadSimulator: Sendable {
     public let options: PinpadSimulatorOptions
+    /// Lock (as the three below): shared by the pad's thread and its callers on any task.
     private let state: Locked<Engine>
     private let wakeReader: FileDescriptor
     private let wakeWriter: FileDescriptor
@@ -132,6 +133,7 @@ public final class PinpadSimulator: Sendable {
 
     /// Starts the pad: the line opens and the firmware announces itself.
     public func start() {
+        // A thread, not a task: it blocks in poll(2) on the pty and the wake-up pipe.
         let thread = Thread { [self] in run() }
         thread.name = "pinpad simulator"
         thread.start()

@@ -70,11 +70,13 @@ public enum PinpadSimulatorMain {
         var exitCode: Int32 = 0
         if let scenario {
             let ui = interactive ? PinpadTerminalUI(pad: pad) : nil
-            let uiTask = ui.map { ui in Task { await ui.run(); pad.stop() } }
-            let outcome = await scenario.run(on: pad)
-            pad.stop()
-            await pad.waitUntilStopped()
-            await uiTask?.value
+            let outcome = await withDiscardingTaskGroup { group in
+                if let ui { group.addTask { await ui.run(); pad.stop() } }
+                let outcome = await scenario.run(on: pad)
+                pad.stop()
+                await pad.waitUntilStopped()
+                return outcome  // the group waits for the UI to end
+            }
             exitCode = outcome.exitCode
             if let failure = outcome.failure {
                 printError("scenario failed: \(failure)")

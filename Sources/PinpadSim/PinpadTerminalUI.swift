@@ -18,6 +18,7 @@ public final class PinpadTerminalUI: Sendable {
     private let output: FileDescriptor
     /// Held while a screen is rendered and written, so screens go out whole and in order.
     private let drawing = Locked<Void>(())
+    /// Lock (as `quit`): shared by the key reader's thread, the pad's thread (`onChange`) and callers.
     private let state: Locked<(saved: TerminalAttributes?, last: PinpadSnapshot?, lastKey: String, closed: Bool, news: [String])>
     private let quit: Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>
 
@@ -40,9 +41,12 @@ public final class PinpadTerminalUI: Sendable {
         let first = pad.snapshot
         state.withLock { s in if s.last == nil { s.last = first } }
         redraw()
+        // A thread, not a task: it blocks in poll(2) and read(2) on the terminal.
         let reader = Thread { [self] in readKeys() }
         reader.name = "pinpad keys"
         reader.start()
+        // Unstructured: it may outlive run() (the person quits first), and waitUntilStopped()
+        // does not end on cancellation.
         Task { [self] in
             await pad.waitUntilStopped()
             finish()

@@ -24,6 +24,8 @@ final class IOLoop: @unchecked Sendable {
         case ended(SerialPort.CloseReason)
     }
 
+    /// Guards the queues, the state and the descriptor together: callers on any task, the loop
+    /// on its thread.
     private let lock = NSLock()
     private let fd: FileDescriptor
     private let path: String
@@ -67,6 +69,7 @@ final class IOLoop: @unchecked Sendable {
     }
 
     func start() {
+        // A thread, not a task: it blocks in poll(2) until the line or the wake-up pipe has news.
         let thread = Thread { [self] in run() }
         thread.name = "serial \(path)"
         thread.start()

@@ -24,6 +24,7 @@ public final class PseudoTerminal: Sendable {
     /// Where the device side is published, if a link path was given.
     public let linkPath: String?
 
+    /// Lock: `close()` may be called from any thread (deinit included), and only once may close.
     private let state: Locked<(controllerTaken: Bool, closed: Bool)>
 
     /// Creates a pair with the device side in raw mode, and publishes the device side as a

@@ -71,10 +71,12 @@ struct PayCommand: AsyncParsableCommand {
             }
 
             let interrupts = InterruptWatch()
+            // Unstructured: the payment may end while it waits for an answer to type, and the
+            // command must not wait for one; cancelled, not awaited.
             let canceller = Task {
                 for await _ in interrupts.signals {
                     FileHandle.standardError.write(Data("\ncancel payment \(payment.id)? [y/N] ".utf8))
-                    let reply = await Task.detached { readLine() }.value
+                    let reply = await readLineOnThread()
                     if reply?.lowercased().hasPrefix("y") == true {
                         let answer = try? await client.cancel(payment.id)
                         FileHandle.standardError.write(Data("cancel asked (\(answer?.status ?? 0)); waiting for the outcome\n".utf8))
@@ -115,6 +117,14 @@ struct PayCommand: AsyncParsableCommand {
 }
 
 extension TillConfirmation: ExpressibleByArgument {}
+
+/// One line from stdin, read on a thread of its own: readLine() blocks until a line is typed,
+/// which must not hold a thread of the cooperative pool.
+private func readLineOnThread() async -> String? {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: readLine()) }
+    }
+}
 
 /// SIGINT as a stream, instead of ending the process, while a payment is being followed.
 /// (`@unchecked`: a dispatch source may be used from any thread.)

@@ -104,7 +104,8 @@ struct SimLineCommand: AsyncParsableCommand {
         print("u pulls the cable (or SIGUSR1), s prints the counts, q quits")
         fflush(nil)
 
-        // Commands from stdin, on a thread of their own; the end of stdin only ends the reading.
+        // Commands from stdin, on a thread of their own (readLine() blocks); the end of stdin
+        // only ends the reading.
         Thread.detachNewThread {
             while let line = readLine() {
                 switch line.trimmingCharacters(in: .whitespaces).lowercased() {
@@ -119,19 +120,21 @@ struct SimLineCommand: AsyncParsableCommand {
             }
         }
 
-        var pulls: [Task<Void, Never>] = []
-        loop: for await request in requests.stream {
-            switch request {
-            case .stop: break loop
-            case .printCounts:
-                print(await proxy.statistics)
-                fflush(nil)
-            case .pullCable:
-                pulls.append(Task { await proxy.pullCable() })
+        // A cable pull (out, a pause, back in) runs beside the requests; the group waits for the
+        // pulls under way after the proxy has stopped.
+        let counts = await withDiscardingTaskGroup { pulls in
+            loop: for await request in requests.stream {
+                switch request {
+                case .stop: break loop
+                case .printCounts:
+                    print(await proxy.statistics)
+                    fflush(nil)
+                case .pullCable:
+                    pulls.addTask { await proxy.pullCable() }
+                }
             }
+            return await proxy.stop()
         }
-        let counts = await proxy.stop()
-        for pull in pulls { await pull.value }
         print(counts)
         print("stopped")
         fflush(nil)

@@ -55,13 +55,15 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
         print("debug channel: \(pad.debugLinePath) — commands: K<keys> (0-9 C O X), S, I, M")
         fflush(nil)
 
-        // Debug commands from stdin, read on a thread of their own.
+        // Debug commands from stdin, read on a thread of their own (readLine() blocks).
         let commands = AsyncStream<String?>.makeStream()
         Thread.detachNewThread {
             while let line = readLine() { commands.continuation.yield(line) }
             commands.continuation.yield(nil)
         }
         let console = pad.console
+        // Unstructured: a stop is not held up by a command in flight (it may wait for the pad
+        // up to PinpadQEMUConsole.answerTimeout); cancelled, not awaited.
         let worker = Task {
             for await line in commands.stream {
                 guard let line else {
@@ -80,13 +82,8 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
                 fflush(nil)
             }
         }
-        let watcher = Task {
-            while pad.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
-            stopRequests.continuation.yield()
-        }
-        for await _ in stopRequests.stream { break }
+        await waitForStop(stopRequests, pad: pad)
         worker.cancel()
-        watcher.cancel()
         let crashed = !pad.isRunning
         await pad.stop()
         if crashed {
@@ -137,26 +134,19 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
             print("script: " + note)
             fflush(nil)
         }
-        let outcome = Task { await scenario.run(onTarget: target) }
-        let watcher = Task {
-            while pad.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
-            stopRequests.continuation.yield()
-        }
         // The scenario's outcome once it has one; nil while it still runs (a stop request).
         let result = ScenarioResult()
-        let finished = Task {
-            let value = await outcome.value
+        // Unstructured: a stop is not held up by a scenario still running (it may be in a long
+        // `wait` and does not end on cancellation); cancelled, not awaited.
+        let scenarioRun = Task {
+            let value = await scenario.run(onTarget: target)
             result.value.withLock { $0 = value }
             stopRequests.continuation.yield()
         }
-        for await _ in stopRequests.stream { break }
-        watcher.cancel()
-        finished.cancel()
+        await waitForStop(stopRequests, pad: pad)
         let crashed = !pad.isRunning
-        // Not waiting for a scenario still running: it may be in a long `wait` and does not
-        // end on cancellation, and a stop request must stop the pad now.
         let done = result.value.withLock { $0 }
-        outcome.cancel()
+        scenarioRun.cancel()
         await pad.stop()
         if crashed {
             printError("QEMU stopped unexpectedly: \(pad.qemuOutput)")
@@ -175,9 +165,24 @@ struct SimPinpadQEMUCommand: AsyncParsableCommand {
     }
 }
 
-/// Where a scenario's outcome is left for the command to read when it stops.
+/// Where a scenario's outcome is left for the command to read when it stops. Lock: written by
+/// the scenario's task, read by the command's.
 private final class ScenarioResult: Sendable {
     let value = Locked<PinpadScenarioOutcome?>(nil)
+}
+
+/// Returns at the first stop request, or once QEMU has exited (checked every 200 ms).
+private func waitForStop(
+    _ requests: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation), pad: PinpadQEMU
+) async {
+    await withDiscardingTaskGroup { group in
+        group.addTask {
+            while pad.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(200)) }
+            requests.continuation.yield()
+        }
+        for await _ in requests.stream { break }
+        group.cancelAll()
+    }
 }
 
 /// SIGINT and SIGTERM as a stream of stop requests (the signals' default action is turned off),
