@@ -68,6 +68,8 @@ struct AwaitedTerminal: CustomerTerminal {
     let terminalID: String
     let grace: Duration
     let lookup: @Sendable () async -> (any CustomerTerminal)?
+    /// When the payment first needed its pad (the grace runs from then). Lock: a struct's
+    /// calls come from the payment's loop and from its prompt's task.
     private let since = Locked<ContinuousClock.Instant?>(nil)
     let promptTasks = PromptTasks()
 
