@@ -305,21 +305,24 @@ struct StampedTerminal: CustomerTerminal {
         calls.withLock { $0.append(t) }
         await inner.show(screen)
     }
-    func ask(_ prompt: CustomerPrompt) async -> CustomerEntry {
+    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
         let t = monotonicNanos()
         calls.withLock { $0.append(t) }
-        let entry = await inner.ask(prompt)
-        let a = monotonicNanos()
-        answers.withLock { $0.append(a) }
-        return entry
+        let answers = self.answers
+        await inner.prompt(prompt, id: id) { entry in
+            let a = monotonicNanos()
+            answers.withLock { $0.append(a) }
+            reply(entry)
+        }
     }
+    func withdrawPrompt(_ id: Int) async { await inner.withdrawPrompt(id) }
 }
 
 struct PaymentLatencyResult {
     /// POST sent → the payment calls the terminal (show/ask); → the pad reads the frame.
     var tillToTerminalCall = Samples()
     var terminalCallToPad = Samples()
-    /// ENTRY_RESULT written → the terminal's ask returns; → InsertCart arrives.
+    /// ENTRY_RESULT written → the terminal replies with the entry; → InsertCart arrives.
     var entryToAnswer = Samples()
     var answerToInsertCart = Samples()
     var tillToPad = Samples()
