@@ -139,7 +139,9 @@ public actor DaemonPaymentService: PaymentService {
         let terminals = self.terminals
         let grace = settings.recoveryGrace
         let handles = try await runner.recover(
-            terminal: { id in AwaitedTerminal(terminalID: id, grace: grace) { await terminals.terminal(id) } },
+            terminal: { id in
+                AwaitedTerminal(terminalID: id, grace: grace, changes: { await terminals.watchChanges() }) { await terminals.terminal(id) }
+            },
             observer: { record in
                 let log = self.newLog(record.id)
                 log.changed(record)

@@ -68,14 +68,21 @@ struct AwaitedTerminal: CustomerTerminal {
     let terminalID: String
     let grace: Duration
     let lookup: @Sendable () async -> (any CustomerTerminal)?
+    /// A stream that yields when terminals come or go (``PaymentTerminals/watchChanges()``), so a
+    /// prompt waiting for its pad looks again at once; nil: it looks every 50 ms.
+    let changes: @Sendable () async -> AsyncStream<Void>?
     /// When the payment first needed its pad (the grace runs from then). Lock: a struct's
     /// calls come from the payment's loop and from its prompt's task.
     private let since = Locked<ContinuousClock.Instant?>(nil)
     let promptTasks = PromptTasks()
 
-    init(terminalID: String, grace: Duration, lookup: @escaping @Sendable () async -> (any CustomerTerminal)?) {
+    init(
+        terminalID: String, grace: Duration, changes: @escaping @Sendable () async -> AsyncStream<Void>? = { nil },
+        lookup: @escaping @Sendable () async -> (any CustomerTerminal)?
+    ) {
         self.terminalID = terminalID
         self.grace = grace
+        self.changes = changes
         self.lookup = lookup
     }
 
@@ -106,9 +113,12 @@ struct AwaitedTerminal: CustomerTerminal {
             return first! + grace
         }
         while !Task.isCancelled {
+            // Listening before looking: a pad that links between the look and the wait is not missed.
+            let changes = await changes()
             if let terminal = await lookup() { return await terminal.entry(for: prompt, id: id) }
-            guard ContinuousClock.now < deadline else { break }
-            try? await Task.sleep(for: .milliseconds(50))
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { break }
+            await DaemonPaymentService.firstChange(changes, orAt: Date().addingTimeInterval(PaymentExecution.seconds(left)))
         }
         return .terminalUnavailable
     }
