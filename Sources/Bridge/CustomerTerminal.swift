@@ -13,33 +13,41 @@ public protocol CustomerTerminal: Sendable {
     /// The terminal's stable identity (the pad's serial number).
     var terminalID: String { get }
 
+    /// The actor whose serial executor runs this terminal (a pad's `PadTerminal`), or nil. A
+    /// payment on the terminal runs its loop on the same executor, so that the terminal and its
+    /// payment are one serial owner and the payment's calls here (all `nonisolated(nonsending)`:
+    /// they run where they are called) reach the terminal without a hop.
+    var owner: (any Actor)? { get }
+
     /// A payment takes the terminal: from now on its screens are the ones a re-linked pad gets
     /// back, and "back to idle" from an earlier payment no longer applies (PROTOCOL.md §7.3).
-    func paymentStarted() async
+    nonisolated(nonsending) func paymentStarted() async
 
     /// The payment that took the terminal is over (its last screen stays until `show(.idle)`).
-    func paymentEnded() async
+    nonisolated(nonsending) func paymentEnded() async
 
     /// Shows a screen between prompts. Returns once it is on its way (not necessarily displayed).
-    func show(_ screen: CustomerScreen) async
+    nonisolated(nonsending) func show(_ screen: CustomerScreen) async
 
     /// Puts a prompt to the customer and returns at once; the entry is handed to `reply`, once,
     /// unless the prompt is withdrawn first. `id` is the caller's name for the prompt.
     ///
     /// If the terminal goes away during the prompt and does not come back in time, the entry is
     /// `.terminalUnavailable`.
-    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async
+    nonisolated(nonsending) func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async
 
     /// Ends the prompt `id` on the terminal (CANCEL_PROMPT on a pad). Its `reply` is not called
     /// after this returns; digits that crossed the cancel on the line are discarded, never acted
     /// on (PROTOCOL.md §7.1). A prompt already answered or unknown is ignored.
-    func withdrawPrompt(_ id: Int) async
+    nonisolated(nonsending) func withdrawPrompt(_ id: Int) async
 }
 
 extension CustomerTerminal {
     /// A terminal with no screen of its own to restore (a scripted customer) needs no notice.
-    public func paymentStarted() async {}
-    public func paymentEnded() async {}
+    public nonisolated(nonsending) func paymentStarted() async {}
+    public nonisolated(nonsending) func paymentEnded() async {}
+    /// A terminal with no actor of its own: its payment's loop runs on the cooperative pool.
+    public var owner: (any Actor)? { nil }
 }
 
 /// A terminal whose prompts are one blocking call each: `ask` waits for the entry, and
@@ -52,11 +60,11 @@ public protocol AskingTerminal: CustomerTerminal {
 }
 
 extension AskingTerminal {
-    public func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+    public nonisolated(nonsending) func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
         promptTasks.start(id, ask: { await self.ask(prompt) }, reply: reply)
     }
 
-    public func withdrawPrompt(_ id: Int) async {
+    public nonisolated(nonsending) func withdrawPrompt(_ id: Int) async {
         promptTasks.cancel(id)
     }
 }

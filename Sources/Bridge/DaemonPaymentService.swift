@@ -401,21 +401,23 @@ struct ObservedTerminal: CustomerTerminal {
 
     var terminalID: String { inner.terminalID }
 
-    func paymentStarted() async { await inner.paymentStarted() }
+    var owner: (any Actor)? { inner.owner }
 
-    func paymentEnded() async { await inner.paymentEnded() }
+    nonisolated(nonsending) func paymentStarted() async { await inner.paymentStarted() }
 
-    func show(_ screen: CustomerScreen) async {
+    nonisolated(nonsending) func paymentEnded() async { await inner.paymentEnded() }
+
+    nonisolated(nonsending) func show(_ screen: CustomerScreen) async {
         onEvent(.screen, Self.name(of: screen))
         await inner.show(screen)
     }
 
-    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+    nonisolated(nonsending) func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
         onEvent(.prompt, prompt.kind == .customerID ? "customer-id" : "sms-code")
         await inner.prompt(prompt, id: id, reply: reply)
     }
 
-    func withdrawPrompt(_ id: Int) async { await inner.withdrawPrompt(id) }
+    nonisolated(nonsending) func withdrawPrompt(_ id: Int) async { await inner.withdrawPrompt(id) }
 
     static func name(of screen: CustomerScreen) -> String {
         switch screen {

@@ -24,6 +24,8 @@ public protocol PromptTokenStore: Sendable {
 /// of that loop, and is replaced only when the deadline moves earlier.
 public actor PadTerminal: CustomerTerminal {
     public nonisolated let terminalID: String
+    /// A payment on this pad runs its loop on this actor (see ``CustomerTerminal/owner``).
+    public nonisolated var owner: (any Actor)? { self }
     public nonisolated let configuration: TerminalSession.Configuration
 
     /// What the terminal knows of the pad right now.

@@ -174,35 +174,52 @@ struct PaymentExecution: Sendable {
         let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
         // The payment's one task: it outlives the till request that started it (the till API
         // answers 201 at once) and is the root of everything the payment does. Its Netgíró
-        // calls and its alarm are child tasks of it, so none outlives the payment.
+        // calls and its alarm are child tasks of it, so none outlives the payment. It runs on
+        // its terminal's executor (a pad's actor): the terminal and the payment on it are one
+        // serial owner, and the payment's calls to its terminal need no hop.
+        let owner = terminal.owner
         Task {
-            await terminal.paymentStarted()
-            await withDiscardingTaskGroup { calls in
-                let (record, idleAfter) = await withDiscardingTaskGroup { alarms in
-                    let ended = await execution.run(
-                        checkout, first: first, inputs: inputs, inbox: inbox, handle: handle, calls: &calls, alarms: &alarms)
-                    alarms.cancelAll()
-                    return ended
-                }
-                await terminal.paymentEnded()
-                handle.end(record)
-                await onEnd(record)
-                // The outcome stays on the pad for a while, then the idle screen (which the
-                // terminal session drops if another payment has taken the pad since).
-                if let idleAfter {
-                    try? await clock.sleep(for: idleAfter)
-                    await terminal.show(.idle)
-                }
-                // Leaving the group waits for a Netgíró call still in flight (its answer is no
-                // longer read): a request that went out is never cut off half-way.
-            }
+            await execution.main(
+                checkout, first: first, inputs: inputs, inbox: inbox, handle: handle, onEnd: onEnd, isolation: owner)
         }
         return handle
     }
 
+    /// The payment's task, on `isolation` (its terminal's actor, or none). The groups' bodies
+    /// name `isolation`, which keeps them on it too (a closure runs on an isolated parameter
+    /// only if it captures it).
+    private func main(
+        _ checkout: Checkout, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
+        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, onEnd: @escaping @Sendable (PaymentRecord) async -> Void,
+        isolation: isolated (any Actor)?
+    ) async {
+        await terminal.paymentStarted()
+        await withDiscardingTaskGroup { calls in
+            _ = isolation
+            let (record, idleAfter) = await withDiscardingTaskGroup { alarms in
+                _ = isolation
+                let ended = await run(
+                    checkout, first: first, inputs: inputs, inbox: inbox, handle: handle, calls: &calls, alarms: &alarms)
+                alarms.cancelAll()
+                return ended
+            }
+            await terminal.paymentEnded()
+            handle.end(record)
+            await onEnd(record)
+            // The outcome stays on the pad for a while, then the idle screen (which the
+            // terminal session drops if another payment has taken the pad since).
+            if let idleAfter {
+                try? await clock.sleep(for: idleAfter)
+                await terminal.show(.idle)
+            }
+            // Leaving the group waits for a Netgíró call still in flight (its answer is no
+            // longer read): a request that went out is never cut off half-way.
+        }
+    }
+
     /// The loop: one event at a time, its actions in order. Timers are values here (when each
     /// is due); one child task sleeps until the nearest and then posts an alarm to the inbox.
-    private func run(
+    private nonisolated(nonsending) func run(
         _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
         inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, calls: inout DiscardingTaskGroup,
         alarms: inout DiscardingTaskGroup
@@ -215,7 +232,7 @@ struct PaymentExecution: Sendable {
         return ended
     }
 
-    private func run(
+    private nonisolated(nonsending) func run(
         _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
         inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, loop: inout LoopState,
         calls: inout DiscardingTaskGroup, alarms: inout DiscardingTaskGroup
@@ -319,7 +336,7 @@ struct PaymentExecution: Sendable {
 
     /// Carries out actions in order. Returns false when a journal write failed (then nothing
     /// after it was done).
-    private func execute(
+    private nonisolated(nonsending) func execute(
         _ actions: [Checkout.Action], loop: inout LoopState, inbox: AsyncStream<Input>.Continuation,
         handle: PaymentHandle, calls: inout DiscardingTaskGroup, logger: Logger
     ) async -> Bool {

@@ -78,28 +78,37 @@ struct SilentTerminal: AskingTerminal {
     }
 }
 
-/// A message-style terminal that records every call in order and never answers by itself.
-final class RecordingTerminal: CustomerTerminal {
-    let terminalID = "PAD-1"
-    private let state = Locked<(calls: [String], replies: [@Sendable (CustomerEntry) -> Void])>(([], []))
+/// A message-style terminal with an actor of its own (like a pad's), that records every call in
+/// order — and on which executor it came — and never answers by itself.
+actor RecordingTerminal: CustomerTerminal {
+    nonisolated let terminalID = "PAD-1"
+    private nonisolated let state = Locked<(calls: [String], offOwner: [String], replies: [@Sendable (CustomerEntry) -> Void])>(([], [], []))
 
-    var calls: [String] { state.withLock { $0.calls } }
+    nonisolated var owner: (any Actor)? { self }
+    nonisolated var calls: [String] { state.withLock { $0.calls } }
+    /// The calls that did not come on this terminal's executor.
+    nonisolated var callsOffOwner: [String] { state.withLock { $0.offOwner } }
 
-    func show(_ screen: CustomerScreen) async {
-        state.withLock { $0.calls.append("show \(ObservedTerminal.name(of: screen))") }
-    }
-
-    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+    /// `caller`: the isolation the call ran on (these calls run where they are called).
+    private nonisolated func note(_ call: String, _ caller: (any Actor)?, reply: (@Sendable (CustomerEntry) -> Void)? = nil) {
+        let onOwner = caller.map { ObjectIdentifier($0) == ObjectIdentifier(self) } ?? false
         state.withLock {
-            $0.calls.append("prompt \(id)")
-            $0.replies.append(reply)
+            $0.calls.append(call)
+            if !onOwner { $0.offOwner.append(call) }
+            if let reply { $0.replies.append(reply) }
         }
     }
 
-    func withdrawPrompt(_ id: Int) async { state.withLock { $0.calls.append("withdraw \(id)") } }
+    nonisolated(nonsending) func paymentStarted() async { note("payment started", #isolation) }
+    nonisolated(nonsending) func paymentEnded() async { note("payment ended", #isolation) }
+    nonisolated(nonsending) func show(_ screen: CustomerScreen) async { note("show \(ObservedTerminal.name(of: screen))", #isolation) }
+    nonisolated(nonsending) func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+        note("prompt \(id)", #isolation, reply: reply)
+    }
+    nonisolated(nonsending) func withdrawPrompt(_ id: Int) async { note("withdraw \(id)", #isolation) }
 
     /// The customer's keys arrive for every prompt ever put (withdrawn or not).
-    func replyToAll(_ entry: CustomerEntry) {
+    nonisolated func replyToAll(_ entry: CustomerEntry) {
         for reply in state.withLock({ $0.replies }) { reply(entry) }
     }
 }
@@ -310,9 +319,10 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
         }
     }
 
-    /// The payment's loop sends the terminal its calls in order and waits on none: a till's
-    /// cancel mid-prompt withdraws the prompt before the cancelled screen goes out, and a reply
-    /// to the withdrawn prompt (digits that crossed the cancel) changes nothing.
+    /// The payment's loop runs on its terminal's executor and sends the terminal its calls in
+    /// order, waiting on none: a till's cancel mid-prompt withdraws the prompt before the
+    /// cancelled screen goes out, and a reply to the withdrawn prompt (digits that crossed the
+    /// cancel) changes nothing.
     @Test func aPromptIsWithdrawnBeforeTheNextScreenAndItsLateReplyIsIgnored() async throws {
         try await EndToEnd.run { e in
             let terminal = RecordingTerminal()
@@ -330,6 +340,9 @@ func finalRecord(_ handle: PaymentHandle, guardSeconds: Int = 60) async throws -
             #expect(prompt < withdraw && withdraw < cancelled, "\(calls)")
             #expect(calls[prompt].dropFirst(7) == calls[withdraw].dropFirst(9), "\(calls)")
             #expect(calls.filter { $0.hasPrefix("prompt ") }.count == 1, "\(calls)")
+            // The payment's loop runs on its terminal's executor: every call arrived there.
+            #expect(calls.contains("payment started") && calls.contains("payment ended"), "\(calls)")
+            #expect(terminal.callsOffOwner.isEmpty, "\(terminal.callsOffOwner)")
             #expect(handle.record.phase == .cancelled)
             #expect(e.sim.ledger().isEmpty)
         }

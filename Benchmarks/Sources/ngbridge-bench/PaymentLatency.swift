@@ -300,12 +300,15 @@ struct StampedTerminal: CustomerTerminal {
     let calls: Locked<[UInt64]>
     let answers: Locked<[UInt64]>
     var terminalID: String { inner.terminalID }
-    func show(_ screen: CustomerScreen) async {
+    var owner: (any Actor)? { inner.owner }
+    nonisolated(nonsending) func paymentStarted() async { await inner.paymentStarted() }
+    nonisolated(nonsending) func paymentEnded() async { await inner.paymentEnded() }
+    nonisolated(nonsending) func show(_ screen: CustomerScreen) async {
         let t = monotonicNanos()
         calls.withLock { $0.append(t) }
         await inner.show(screen)
     }
-    func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
+    nonisolated(nonsending) func prompt(_ prompt: CustomerPrompt, id: Int, reply: @escaping @Sendable (CustomerEntry) -> Void) async {
         let t = monotonicNanos()
         calls.withLock { $0.append(t) }
         let answers = self.answers
@@ -315,7 +318,7 @@ struct StampedTerminal: CustomerTerminal {
             reply(entry)
         }
     }
-    func withdrawPrompt(_ id: Int) async { await inner.withdrawPrompt(id) }
+    nonisolated(nonsending) func withdrawPrompt(_ id: Int) async { await inner.withdrawPrompt(id) }
 }
 
 struct PaymentLatencyResult {
