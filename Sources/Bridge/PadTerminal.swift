@@ -18,11 +18,15 @@ public protocol PromptTokenStore: Sendable {
 /// out its actions in order: messages to the pad, entries to the prompt's reply, link reports,
 /// one timer.
 ///
-/// One ordered inbox per terminal: the line's events (straight from the line's thread), cancelled
-/// prompts and the timer's alarm go through it to one loop, which feeds the session one at a
-/// time. The session's timer is a value (when it is due); one alarm sleeps until it, as a child
-/// of that loop, and is replaced only when the deadline moves earlier.
-public actor PadTerminal: CustomerTerminal {
+/// One ordered inbox per terminal, read by one loop: the line's events (straight from the line's
+/// thread), cancelled prompts and the timer's alarm, which it feeds to the session, and the
+/// payment on the pad — its start, and then its entries, Netgíró answers, alarms, till cancels
+/// and callbacks — which it feeds to the payment's `Checkout` (``PaymentHosting``). One input at
+/// a time, in the order they arrived, with its actions carried out before the next is read.
+/// The session's timer is a value (when it is due); one alarm sleeps until it, as a child of that
+/// loop, and is replaced only when the deadline moves earlier. A payment's Netgíró calls and
+/// alarms run in one child of the loop per payment.
+public actor PadTerminal: CustomerTerminal, PaymentHosting {
     public nonisolated let terminalID: String
     /// A payment on this pad runs its loop on this actor (see ``CustomerTerminal/owner``).
     public nonisolated var owner: (any Actor)? { self }
@@ -54,7 +58,17 @@ public actor PadTerminal: CustomerTerminal {
         case alarm(generation: Int)
         /// The session's timer moved earlier than the alarm sleeping for it.
         case rearm
+        /// A payment on this terminal starts (``host(_:)``).
+        case startPayment(PaymentExecution.Start)
+        /// An input of the payment `id`.
+        case payment(PaymentExecution.Input, id: String)
+        /// A finished payment's last screen has stayed its time.
+        case backToIdle
     }
+    /// The payments on this terminal (one at a time, as admission keeps it), by id.
+    private var payments: [String: PaymentExecution.Driver] = [:]
+    /// The ids of the payments this terminal's loop drives now.
+    var hostedPayments: [String] { Array(payments.keys) }
     private nonisolated let inbox: AsyncStream<Input>.Continuation
     /// When the session's timer is due (time since `origin`), and the alarm sleeping for it.
     private var timerDue: Duration?
@@ -104,15 +118,12 @@ public actor PadTerminal: CustomerTerminal {
         // is finished, in deinit). Unstructured because a terminal outlives whoever made it —
         // a line, a payment, a hotplug event; the alarm sleeps as its child.
         Task { [weak self] in
-            await withDiscardingTaskGroup { alarms in
+            await withDiscardingTaskGroup { children in
                 for await input in inputs {
-                    guard let alarm = await self?.receive(input) else { continue }
-                    alarms.addTask {
-                        guard (try? await Task.sleep(for: alarm.delay)) != nil else { return }
-                        inbox.yield(.alarm(generation: alarm.generation))
-                    }
+                    guard let started = await self?.receive(input) else { continue }
+                    for child in started { children.addTask(operation: child) }
                 }
-                alarms.cancelAll()
+                children.cancelAll()
             }
         }
     }
@@ -195,8 +206,10 @@ public actor PadTerminal: CustomerTerminal {
         ask.reply(.terminalUnavailable)
     }
 
-    /// Handles one input of the loop; returns the alarm to start, if the timer needs a new one.
-    private func receive(_ input: Input) -> (generation: Int, delay: Duration)? {
+    /// Handles one input of the loop; returns what is to run beside it: the alarm, if the
+    /// session's timer needs a new one, a new payment's calls and alarms, the idle screen's wait.
+    private func receive(_ input: Input) async -> [@Sendable () async -> Void] {
+        var started: [@Sendable () async -> Void] = []
         switch input {
         case .line(let event, let generation):
             handle(event, generation: generation)
@@ -211,13 +224,61 @@ public actor PadTerminal: CustomerTerminal {
             }
         case .rearm:
             break
+        case .startPayment(let start):
+            let (children, spawn) = AsyncStream.makeStream(of: PaymentExecution.Child.self, bufferingPolicy: .unbounded)
+            started.append { await PaymentExecution.runChildren(children) }
+            var driver = PaymentExecution.Driver(start, inbox: paymentInbox(start.id), children: spawn)
+            await driver.begin()
+            await settle(driver, &started)
+        case .payment(let input, let id):
+            guard var driver = payments.removeValue(forKey: id) else { break }  // an ended payment's late input
+            await driver.receive(input)
+            await settle(driver, &started)
+        case .backToIdle:
+            // Dropped by the session if another payment has taken the pad since.
+            feed(.show(.idle))
         }
         // An alarm until the timer, unless one sleeps until then or earlier (one that rings
         // early finds the timer not yet due, and the next is started here).
-        guard let due = timerDue, alarmAt.map({ due < $0 }) ?? true else { return nil }
-        alarmAt = due
-        alarmGeneration += 1
-        return (alarmGeneration, due - now)
+        if let due = timerDue, alarmAt.map({ due < $0 }) ?? true {
+            alarmAt = due
+            alarmGeneration += 1
+            let (generation, delay, inbox) = (alarmGeneration, due - now, self.inbox)
+            started.append {
+                guard (try? await Task.sleep(for: delay)) != nil else { return }
+                inbox.yield(.alarm(generation: generation))
+            }
+        }
+        return started
+    }
+
+    /// Keeps a payment that goes on, or finishes one that is over: its outcome stays on the pad
+    /// for a while, then the idle screen.
+    private func settle(_ driver: PaymentExecution.Driver, _ started: inout [@Sendable () async -> Void]) async {
+        guard driver.isOver else {
+            payments[driver.start.id] = driver
+            return
+        }
+        var driver = driver
+        guard let idleAfter = await driver.finish() else { return }
+        let (clock, inbox) = (driver.start.execution.clock, self.inbox)
+        started.append {
+            guard (try? await clock.sleep(for: idleAfter)) != nil else { return }
+            inbox.yield(.backToIdle)
+        }
+    }
+
+    // MARK: - PaymentHosting
+
+    nonisolated func paymentInbox(_ id: String) -> PaymentInbox {
+        let inbox = self.inbox
+        return PaymentInbox(
+            post: { if case .terminated = inbox.yield(.payment($0, id: id)) { false } else { true } },
+            close: {})  // the terminal's inbox stays open; later inputs for `id` are dropped
+    }
+
+    nonisolated func host(_ payment: PaymentExecution.Start) {
+        inbox.yield(.startPayment(payment))
     }
 
     private var now: Duration { ContinuousClock.now - origin }

@@ -24,12 +24,12 @@ public final class PaymentHandle: Sendable {
     /// loop writes it; nothing waits under it.
     let shared: Locked<Shared>
     /// Where till cancels and callbacks go (nil for a payment that was already over).
-    let inbox: AsyncStream<PaymentExecution.Input>.Continuation?
+    let inbox: PaymentInbox?
     /// Told of every change synchronously, on the payment's own loop, in order with what the
     /// loop does at the terminal (so a till's stream can keep states and prompts in order).
     let observer: PaymentObserver?
 
-    init(record: PaymentRecord, inbox: AsyncStream<PaymentExecution.Input>.Continuation?, observer: PaymentObserver? = nil) {
+    init(record: PaymentRecord, inbox: PaymentInbox?, observer: PaymentObserver? = nil) {
         id = record.id
         reference = record.reference
         shared = Locked(Shared(record: record, ended: inbox == nil))
@@ -59,7 +59,7 @@ public final class PaymentHandle: Sendable {
     /// Asks for the payment to be cancelled. The outcome says what happened: `cancelled`, or
     /// `paid` if the customer won the race.
     public func cancel() {
-        inbox?.yield(.tillCancel)
+        _ = inbox?.post(.tillCancel)
     }
 
     /// Hands a verified ServerCallback for this payment's cart to its checkout and waits for the
@@ -72,7 +72,7 @@ public final class PaymentHandle: Sendable {
                 let id = s.nextCallbackID
                 s.nextCallbackID += 1
                 s.callbackReplies[id] = c
-                if case .terminated = inbox.yield(.callback(response, id: id)) {
+                if !inbox.post(.callback(response, id: id)) {
                     s.callbackReplies[id] = nil
                     return false
                 }
@@ -132,15 +132,50 @@ public final class PaymentHandle: Sendable {
             o.finish()
         }
         for w in waiters { w.resume(returning: record) }
-        inbox?.finish()
+        inbox?.close()
     }
 }
 
 /// A synchronous observer of one payment: each record as it changes; `true` with the last one.
 public typealias PaymentObserver = @Sendable (PaymentRecord, _ ended: Bool) -> Void
 
+/// Where a payment's inputs go: into its terminal's one inbox (a pad drives its payment from the
+/// same loop as its session), or into an inbox of the payment's own (any other terminal).
+struct PaymentInbox: Sendable {
+    /// Posts one input; false when the loop that reads it is gone.
+    let post: @Sendable (PaymentExecution.Input) -> Bool
+    /// The payment has ended: no input is read any more.
+    let close: @Sendable () -> Void
+
+    /// An inbox of the payment's own.
+    init(_ continuation: AsyncStream<PaymentExecution.Input>.Continuation) {
+        post = { if case .terminated = continuation.yield($0) { false } else { true } }
+        close = { continuation.finish() }
+    }
+
+    init(post: @escaping @Sendable (PaymentExecution.Input) -> Bool, close: @escaping @Sendable () -> Void) {
+        self.post = post
+        self.close = close
+    }
+}
+
+/// A terminal whose one ordered inbox also carries the payments on it, and whose one loop drives
+/// them (`PadTerminal`): the line's events, the session's alarm and the payment's Netgíró answers,
+/// entries, alarms, till cancels and callbacks are read in the order they arrived, one at a time.
+protocol PaymentHosting: Actor {
+    /// Where the inputs of the payment `id` go, once it is hosted.
+    nonisolated func paymentInbox(_ id: String) -> PaymentInbox
+    /// Takes the payment into the terminal's loop: it starts when the loop reads it.
+    nonisolated func host(_ payment: PaymentExecution.Start)
+}
+
 /// Runs one ``Checkout``: carries out its actions with the gateway, the journal, the terminal and
 /// the clock, and feeds what comes back into it as events. Holds no business rule.
+///
+/// A payment is a ``Driver`` — the checkout and what its loop keeps beside it — fed one input at
+/// a time by whichever loop reads the payment's inbox: its pad's loop (``PaymentHosting``), or,
+/// on any other terminal, a task of the payment's own. Its Netgíró calls and alarms run beside
+/// that loop in one child task per payment (``runChildren(_:)``) and come back as inputs.
 struct PaymentExecution: Sendable {
     enum Input: Sendable {
         case inserted(Result<InsertCartResponse, NetgiroClientError>)
@@ -161,111 +196,149 @@ struct PaymentExecution: Sendable {
     let clock: any PaymentClock
     let logger: Logger
 
-    /// Starts the loop; returns the handle at once.
+    /// What a payment's loop starts from.
+    struct Start: Sendable {
+        let execution: PaymentExecution
+        let checkout: Checkout
+        let first: @Sendable (inout Checkout, Date) -> [Checkout.Action]
+        let handle: PaymentHandle
+        let onEnd: @Sendable (PaymentRecord) async -> Void
+        var id: String { checkout.record.id }
+    }
+
+    /// Work a payment leaves to run beside its loop.
+    enum Child: Sendable {
+        /// A Netgíró call: once sent it runs to its end, even if the payment ends first.
+        case call(@Sendable () async -> Void)
+        /// An alarm: stopped when the payment ends.
+        case alarm(@Sendable () async -> Void)
+    }
+
+    /// Starts the payment; returns the handle at once.
     static func launch(
         checkout: Checkout, shown: PaymentRecord? = nil, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action],
         gateway: any PaymentGateway, journal: PaymentJournal, terminal: any CustomerTerminal, clock: any PaymentClock,
         logger: Logger, observer: PaymentObserver? = nil, onEnd: @escaping @Sendable (PaymentRecord) async -> Void
     ) -> PaymentHandle {
-        let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+        let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
         // `shown`: what the till sees until the loop publishes (a checkout already started by
         // the runner shows its record from before the start, which the loop then publishes).
-        let handle = PaymentHandle(record: shown ?? checkout.record, inbox: inbox, observer: observer)
-        let execution = PaymentExecution(gateway: gateway, journal: journal, terminal: terminal, clock: clock, logger: logger)
-        // The payment's one task: it outlives the till request that started it (the till API
-        // answers 201 at once) and is the root of everything the payment does. Its Netgíró
-        // calls and its alarm are child tasks of it, so none outlives the payment. It runs on
-        // its terminal's executor (a pad's actor): the terminal and the payment on it are one
-        // serial owner, and the payment's calls to its terminal need no hop.
+        let shown = shown ?? checkout.record
+        if let host = terminal.owner as? any PaymentHosting {
+            let handle = PaymentHandle(record: shown, inbox: host.paymentInbox(checkout.record.id), observer: observer)
+            host.host(Start(execution: execution, checkout: checkout, first: first, handle: handle, onEnd: onEnd))
+            return handle
+        }
+        let (inputs, continuation) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
+        let inbox = PaymentInbox(continuation)
+        let handle = PaymentHandle(record: shown, inbox: inbox, observer: observer)
+        let start = Start(execution: execution, checkout: checkout, first: first, handle: handle, onEnd: onEnd)
+        // The payment's own task, on a terminal that does not host it: it outlives the till
+        // request that started it (the till API answers 201 at once) and is the root of
+        // everything the payment does. It runs on the terminal's executor if it has one, so the
+        // terminal and its payment are one serial owner.
         let owner = terminal.owner
         Task {
-            await execution.main(
-                checkout, first: first, inputs: inputs, inbox: inbox, handle: handle, onEnd: onEnd, isolation: owner)
+            await start.runAlone(inputs, inbox: inbox, isolation: owner)
         }
         return handle
     }
 
-    /// The payment's task, on `isolation` (its terminal's actor, or none). The groups' bodies
-    /// name `isolation`, which keeps them on it too (a closure runs on an isolated parameter
-    /// only if it captures it).
-    private func main(
-        _ checkout: Checkout, first: @escaping @Sendable (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
-        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, onEnd: @escaping @Sendable (PaymentRecord) async -> Void,
-        isolation: isolated (any Actor)?
-    ) async {
-        await terminal.paymentStarted()
+    /// Runs the Netgíró calls and alarms a payment hands over on `children`, until the payment
+    /// ends (the stream finishes): then the alarms stop, and calls in flight run to their end (a
+    /// request that went out is never cut off half-way; its answer is no longer read).
+    static func runChildren(_ children: AsyncStream<Child>) async {
         await withDiscardingTaskGroup { calls in
-            _ = isolation
-            let (record, idleAfter) = await withDiscardingTaskGroup { alarms in
-                _ = isolation
-                let ended = await run(
-                    checkout, first: first, inputs: inputs, inbox: inbox, handle: handle, calls: &calls, alarms: &alarms)
+            await withDiscardingTaskGroup { alarms in
+                for await child in children {
+                    switch child {
+                    case .call(let body): calls.addTask(operation: body)
+                    case .alarm(let body): alarms.addTask(operation: body)
+                    }
+                }
                 alarms.cancelAll()
-                return ended
             }
-            await terminal.paymentEnded()
-            handle.end(record)
-            await onEnd(record)
-            // The outcome stays on the pad for a while, then the idle screen (which the
-            // terminal session drops if another payment has taken the pad since).
-            if let idleAfter {
-                try? await clock.sleep(for: idleAfter)
-                await terminal.show(.idle)
-            }
-            // Leaving the group waits for a Netgíró call still in flight (its answer is no
-            // longer read): a request that went out is never cut off half-way.
         }
     }
 
-    /// The loop: one event at a time, its actions in order. Timers are values here (when each
-    /// is due); one child task sleeps until the nearest and then posts an alarm to the inbox.
-    private nonisolated(nonsending) func run(
-        _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
-        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, calls: inout DiscardingTaskGroup,
-        alarms: inout DiscardingTaskGroup
-    ) async -> (PaymentRecord, idleAfter: Duration?) {
-        var loop = LoopState()
-        let ended = await run(
-            initial, first: first, inputs: inputs, inbox: inbox, handle: handle, loop: &loop, calls: &calls, alarms: &alarms)
-        // A prompt still open when the payment stops (its journal failed) is ended on the terminal.
-        if let open = loop.promptID { await terminal.withdrawPrompt(open) }
-        return ended
+    static func seconds(_ d: Duration) -> TimeInterval {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
+}
 
-    private nonisolated(nonsending) func run(
-        _ initial: Checkout, first: (inout Checkout, Date) -> [Checkout.Action], inputs: AsyncStream<Input>,
-        inbox: AsyncStream<Input>.Continuation, handle: PaymentHandle, loop: inout LoopState,
-        calls: inout DiscardingTaskGroup, alarms: inout DiscardingTaskGroup
-    ) async -> (PaymentRecord, idleAfter: Duration?) {
-        var checkout = initial
-        var logger = self.logger
-        logger[metadataKey: "payment"] = "\(checkout.record.id)"
-        logger[metadataKey: "reference"] = "\(checkout.record.reference)"
-        var actions = first(&checkout, clock.now())
-        var iterator = inputs.makeAsyncIterator()
-        while true {
-            guard await execute(actions, loop: &loop, inbox: inbox, handle: handle, calls: &calls, logger: logger) else {
-                logger.error("payment stopped: the journal could not record it; no further calls were made")
-                await terminal.show(.outOfService)
-                return (checkout.record, nil)
+extension PaymentExecution.Start {
+    /// The payment's own loop, on `isolation` (its terminal's actor, or none). The group's body
+    /// names `isolation`, which keeps it there too (a closure runs on an isolated parameter only
+    /// if it captures it).
+    func runAlone(_ inputs: AsyncStream<PaymentExecution.Input>, inbox: PaymentInbox, isolation: isolated (any Actor)?) async {
+        let (children, spawn) = AsyncStream.makeStream(of: PaymentExecution.Child.self, bufferingPolicy: .unbounded)
+        await withDiscardingTaskGroup { group in
+            _ = isolation
+            group.addTask { await PaymentExecution.runChildren(children) }
+            var driver = PaymentExecution.Driver(self, inbox: inbox, children: spawn)
+            await driver.begin()
+            var iterator = inputs.makeAsyncIterator()
+            while !driver.isOver {
+                guard let input = await iterator.next() else { break }
+                await driver.receive(input)
             }
-            if checkout.isFinished { return (checkout.record, loop.idleAfter) }
-            // Timers that were due at the alarm's deadline fire one at a time, earliest first
-            // (each one's actions may cancel or move the others).
-            if let due = loop.timers.takeDue() {
-                actions = checkout.timerFired(due.kind, id: due.id, now: clock.now())
-                continue
+            if let idleAfter = await driver.finish() {
+                try? await execution.clock.sleep(for: idleAfter)
+                await execution.terminal.show(.idle)
             }
-            loop.timers.armAlarm(clock: clock, inbox: inbox, in: &alarms)
-            guard let input = await iterator.next() else { return (checkout.record, nil) }
-            let now = clock.now()
+        }
+    }
+}
+
+extension PaymentExecution {
+    /// One payment between its inputs: the checkout, the prompt under way and the timers. The
+    /// loop that reads the payment's inbox calls ``begin()``, then ``receive(_:)`` for each input
+    /// until ``isOver``, then ``finish()``. Every call runs where it is called (the terminal's
+    /// executor), and its actions are carried out in order before it returns.
+    struct Driver {
+        let start: Start
+        private var checkout: Checkout
+        private var loop = LoopState()
+        private let logger: Logger
+        private let inbox: PaymentInbox
+        private let children: AsyncStream<Child>.Continuation
+        /// How the payment ended, once it has: its record, and when the idle screen is due.
+        private var ended: (record: PaymentRecord, idleAfter: Duration?)?
+
+        init(_ start: Start, inbox: PaymentInbox, children: AsyncStream<Child>.Continuation) {
+            self.start = start
+            checkout = start.checkout
+            var logger = start.execution.logger
+            logger[metadataKey: "payment"] = "\(start.checkout.record.id)"
+            logger[metadataKey: "reference"] = "\(start.checkout.record.reference)"
+            self.logger = logger
+            self.inbox = inbox
+            self.children = children
+        }
+
+        var isOver: Bool { ended != nil }
+
+        private var execution: PaymentExecution { start.execution }
+
+        /// The payment takes its terminal, and its first actions run.
+        nonisolated(nonsending) mutating func begin() async {
+            await execution.terminal.paymentStarted()
+            let actions = start.first(&checkout, execution.clock.now())
+            await settle(actions)
+        }
+
+        /// One input, and every action it leads to.
+        nonisolated(nonsending) mutating func receive(_ input: Input) async {
+            guard ended == nil else { return }
+            let now = execution.clock.now()
+            let actions: [Checkout.Action]
             switch input {
             case .inserted(let r): actions = checkout.insertCartCompleted(r, now: now)
             case .checked(let r): actions = checkout.checkCartCompleted(r, now: now)
             case .confirmed(let r): actions = checkout.confirmCartCompleted(r, now: now)
             case .cancelled(let r): actions = checkout.cancelCartCompleted(r, now: now)
             case .entry(let entry, let prompt):
-                guard loop.promptID == prompt else { actions = []; continue }  // a withdrawn prompt's answer
+                guard loop.promptID == prompt else { return }  // a withdrawn prompt's answer
                 loop.promptID = nil
                 actions = checkout.customerEntered(entry, prompt: prompt, now: now)
             case .alarm(let generation):
@@ -273,6 +346,119 @@ struct PaymentExecution: Sendable {
                 actions = []
             case .callback(let response, let id): actions = checkout.callbackReceived(response, id: id, now: now)
             case .tillCancel: actions = checkout.tillCancelled(now: now)
+            }
+            await settle(actions)
+        }
+
+        /// Carries out `actions`; then timers that were due at the alarm's deadline fire one at
+        /// a time, earliest first (each one's actions may cancel or move the others), until the
+        /// payment waits for its next input, with an alarm for its nearest timer.
+        private nonisolated(nonsending) mutating func settle(_ first: [Checkout.Action]) async {
+            var actions = first
+            while true {
+                guard await execute(actions) else {
+                    logger.error("payment stopped: the journal could not record it; no further calls were made")
+                    await execution.terminal.show(.outOfService)
+                    ended = (checkout.record, nil)
+                    return
+                }
+                if checkout.isFinished {
+                    ended = (checkout.record, loop.idleAfter)
+                    return
+                }
+                guard let due = loop.timers.takeDue() else { break }
+                actions = checkout.timerFired(due.kind, id: due.id, now: execution.clock.now())
+            }
+            loop.timers.armAlarm(clock: execution.clock, inbox: inbox, children: children)
+        }
+
+        /// After the payment is over (or its inbox closed): an open prompt is withdrawn, its
+        /// alarms stop, the terminal is released, the till and the owner are told. Returns how
+        /// long the last screen stays before the idle screen (nil: it stays).
+        nonisolated(nonsending) mutating func finish() async -> Duration? {
+            let (record, idleAfter) = ended ?? (checkout.record, nil)
+            // A prompt still open when the payment stops (its journal failed) is ended on the terminal.
+            if let open = loop.promptID { await execution.terminal.withdrawPrompt(open) }
+            loop.promptID = nil
+            children.finish()
+            await execution.terminal.paymentEnded()
+            start.handle.end(record)
+            await start.onEnd(record)
+            return idleAfter
+        }
+
+        /// Carries out actions in order. Returns false when a journal write failed (then nothing
+        /// after it was done).
+        private nonisolated(nonsending) mutating func execute(_ actions: [Checkout.Action]) async -> Bool {
+            let terminal = execution.terminal
+            for action in actions {
+                switch action {
+                case .persist(let transition):
+                    do {
+                        try await execution.journal.record(transition)
+                    } catch {
+                        logger.error("\(error)")
+                        return false
+                    }
+                case .show(let screen):
+                    await terminal.show(screen)
+                case .prompt(let prompt, let id):
+                    // One prompt at a time: an open one is withdrawn before the next is put. The
+                    // entry comes back as a message to the payment's inbox.
+                    if let open = loop.promptID { await terminal.withdrawPrompt(open) }
+                    loop.promptID = id
+                    let inbox = self.inbox
+                    await terminal.prompt(prompt, id: id) { entry in _ = inbox.post(.entry(entry, prompt: id)) }
+                case .cancelPrompt:
+                    if let open = loop.promptID { await terminal.withdrawPrompt(open) }
+                    loop.promptID = nil
+                case .call(let request):
+                    logger.debug("Netgíró \(request)")
+                    children.yield(.call(Self.call(request, gateway: execution.gateway, inbox: inbox)))
+                case .startTimer(let kind, let after, let id):
+                    loop.timers.start(kind, at: execution.clock.now().addingTimeInterval(PaymentExecution.seconds(after)), id: id)
+                case .cancelTimer(let kind):
+                    loop.timers.cancel(kind)
+                case .notifyTill(let record):
+                    start.handle.publish(record)
+                case .returnToIdle(let after):
+                    loop.idleAfter = after
+                case .answerCallback(let id, let accept):
+                    start.handle.callbackAnswered(id, accept: accept)
+                case .log(let line):
+                    logger.info("\(line)")
+                case .impossibleEvent(let what):
+                    logger.error("checkout ignored an impossible event (a bug — please report it): \(what)")
+                }
+            }
+            return true
+        }
+
+        /// One Netgíró call, whose answer goes to the payment's inbox.
+        private static func call(_ request: Checkout.NetgiroRequest, gateway: any PaymentGateway, inbox: PaymentInbox) -> @Sendable () async -> Void {
+            {
+                switch request {
+                case .insertCart(let r):
+                    _ = inbox.post(.inserted(await result { () async throws(NetgiroClientError) in try await gateway.insertCart(r) }))
+                case .checkCart(let id):
+                    _ = inbox.post(.checked(await result { () async throws(NetgiroClientError) in try await gateway.checkCart(transactionId: id) }))
+                case .confirmCart(let id, let identifier):
+                    _ = inbox.post(.confirmed(await result { () async throws(NetgiroClientError) in
+                        try await gateway.confirmCart(transactionId: id, identifier: identifier)
+                    }))
+                case .cancelCart(let id):
+                    _ = inbox.post(.cancelled(await result { () async throws(NetgiroClientError) in try await gateway.cancelCart(transactionId: id) }))
+                }
+            }
+        }
+
+        private static func result<T>(
+            _ body: () async throws(NetgiroClientError) -> T
+        ) async -> Result<T, NetgiroClientError> {
+            do {
+                return .success(try await body())
+            } catch {
+                return .failure(error)
             }
         }
     }
@@ -318,95 +504,19 @@ struct PaymentExecution: Sendable {
 
         /// Makes sure an alarm sleeps until the nearest timer: a new one only when there is none
         /// or the nearest moved earlier (one that rings early finds nothing due and re-arms).
-        mutating func armAlarm(clock: any PaymentClock, inbox: AsyncStream<Input>.Continuation, in group: inout DiscardingTaskGroup) {
+        mutating func armAlarm(clock: any PaymentClock, inbox: PaymentInbox, children: AsyncStream<Child>.Continuation) {
             guard let nearest = due.values.map(\.at).min() else { return }
             if let alarm, alarm <= nearest { return }
             alarm = nearest
             generation += 1
             let generation = self.generation
             let wait = Duration.milliseconds(Int64((nearest.timeIntervalSince(clock.now()) * 1000).rounded(.up)))
-            group.addTask {
+            children.yield(.alarm {
                 do {
                     if wait > .zero { try await clock.sleep(for: wait) }
-                    inbox.yield(.alarm(generation: generation))
+                    _ = inbox.post(.alarm(generation: generation))
                 } catch {}  // cancelled: the payment is over
-            }
-        }
-    }
-
-    /// Carries out actions in order. Returns false when a journal write failed (then nothing
-    /// after it was done).
-    private nonisolated(nonsending) func execute(
-        _ actions: [Checkout.Action], loop: inout LoopState, inbox: AsyncStream<Input>.Continuation,
-        handle: PaymentHandle, calls: inout DiscardingTaskGroup, logger: Logger
-    ) async -> Bool {
-        for action in actions {
-            switch action {
-            case .persist(let transition):
-                do {
-                    try await journal.record(transition)
-                } catch {
-                    logger.error("\(error)")
-                    return false
-                }
-            case .show(let screen):
-                await terminal.show(screen)
-            case .prompt(let prompt, let id):
-                // One prompt at a time: an open one is withdrawn before the next is put. The
-                // entry comes back as a message to this loop's inbox.
-                if let open = loop.promptID { await terminal.withdrawPrompt(open) }
-                loop.promptID = id
-                await terminal.prompt(prompt, id: id) { entry in inbox.yield(.entry(entry, prompt: id)) }
-            case .cancelPrompt:
-                if let open = loop.promptID { await terminal.withdrawPrompt(open) }
-                loop.promptID = nil
-            case .call(let request):
-                logger.debug("Netgíró \(request)")
-                let gateway = self.gateway
-                calls.addTask {
-                    switch request {
-                    case .insertCart(let r):
-                        inbox.yield(.inserted(await Self.result { () async throws(NetgiroClientError) in try await gateway.insertCart(r) }))
-                    case .checkCart(let id):
-                        inbox.yield(.checked(await Self.result { () async throws(NetgiroClientError) in try await gateway.checkCart(transactionId: id) }))
-                    case .confirmCart(let id, let identifier):
-                        inbox.yield(.confirmed(await Self.result { () async throws(NetgiroClientError) in
-                            try await gateway.confirmCart(transactionId: id, identifier: identifier)
-                        }))
-                    case .cancelCart(let id):
-                        inbox.yield(.cancelled(await Self.result { () async throws(NetgiroClientError) in try await gateway.cancelCart(transactionId: id) }))
-                    }
-                }
-            case .startTimer(let kind, let after, let id):
-                loop.timers.start(kind, at: clock.now().addingTimeInterval(Self.seconds(after)), id: id)
-            case .cancelTimer(let kind):
-                loop.timers.cancel(kind)
-            case .notifyTill(let record):
-                handle.publish(record)
-            case .returnToIdle(let after):
-                loop.idleAfter = after
-            case .answerCallback(let id, let accept):
-                handle.callbackAnswered(id, accept: accept)
-            case .log(let line):
-                logger.info("\(line)")
-            case .impossibleEvent(let what):
-                logger.error("checkout ignored an impossible event (a bug — please report it): \(what)")
-            }
-        }
-        return true
-    }
-
-    static func seconds(_ d: Duration) -> TimeInterval {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
-
-    private static func result<T>(
-        _ body: () async throws(NetgiroClientError) -> T
-    ) async -> Result<T, NetgiroClientError> {
-        do {
-            return .success(try await body())
-        } catch {
-            return .failure(error)
+            })
         }
     }
 }

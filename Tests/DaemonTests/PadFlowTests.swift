@@ -53,6 +53,8 @@ struct OnePad: PaymentTerminals {
 
                 let asked = try #require(await simulatedPad.waitForPrompt(.customerID, after: lastPrompt, timeout: .seconds(20)), "no customer-id prompt for \(customer.name)/\(confirmation)")
                 lastPrompt = asked.serial
+                // The pad's own loop drives the payment: no task of the payment's own.
+                #expect(await terminal.hostedPayments == [payment.id])
                 simulatedPad.type(customer.id)
                 simulatedPad.press(.ok)
                 if customer.name == "kennitala" {
@@ -66,6 +68,7 @@ struct OnePad: PaymentTerminals {
 
                 let outcome = try #require(try await follower.value?.payment, "no outcome for \(customer.name)/\(confirmation)")
                 #expect(outcome.state == .paid, "\(customer.name)/\(confirmation) ended \(outcome.state)")
+                #expect(await terminal.hostedPayments.isEmpty, "the pad still holds an ended payment")
                 #expect(outcome.transactionId?.isEmpty == false)
                 #expect(await simulatedPad.waitForScreen(containing: "Greitt", timeout: .seconds(10)), "the pad did not show the payment as paid")
                 let carts = bridge.simulator.ledger().filter { $0.reference == "FLOW-\(flow)" }
