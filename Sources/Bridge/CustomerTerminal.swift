@@ -50,6 +50,25 @@ extension CustomerTerminal {
     public var owner: (any Actor)? { nil }
 }
 
+extension CustomerTerminal {
+    /// One prompt as one call: puts it and waits for its entry. Cancelling the calling task
+    /// withdraws the prompt; the value returned then (`.terminalUnavailable`) is to be ignored.
+    func entry(for prompt: CustomerPrompt, id: Int) async -> CustomerEntry {
+        let (entries, delivery) = AsyncStream.makeStream(of: CustomerEntry.self, bufferingPolicy: .bufferingNewest(1))
+        await self.prompt(prompt, id: id) { entry in
+            delivery.yield(entry)
+            delivery.finish()
+        }
+        var iterator = entries.makeAsyncIterator()
+        // The stream's `next()` ends with nil when the task is cancelled.
+        guard let entry = await iterator.next() else {
+            await withdrawPrompt(id)
+            return .terminalUnavailable
+        }
+        return entry
+    }
+}
+
 /// A terminal whose prompts are one blocking call each: `ask` waits for the entry, and
 /// cancelling the calling task ends the prompt (the value it returns then is ignored).
 public protocol AskingTerminal: CustomerTerminal {

@@ -141,7 +141,7 @@ struct PadDiscoveryService: Service {
     let logger: Logger
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             switch device {
             case .path(let path): await terminals.keep(path: path)
             case .match(let filter):
@@ -159,7 +159,7 @@ struct TerminalsGaugeService: Service {
     let metrics: TillAPIMetrics
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await _ in await terminals.changes() {
                 metrics.recordTerminals(online: await terminals.onlineIDs().count)
             }

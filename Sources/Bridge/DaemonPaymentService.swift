@@ -155,22 +155,6 @@ public actor DaemonPaymentService: PaymentService {
     /// No new payments from now on (SIGTERM): running ones go on to their outcome or are journaled.
     public func stopTakingPayments() { admission.stopTakingPayments() }
 
-    /// Returns at the first change `changes` reports (or its end), or at `deadline`, whichever
-    /// comes first; with no stream, after 50 ms at most. Both waits are children of this call.
-    static func firstChange(_ changes: AsyncStream<Void>?, orAt deadline: Date) async {
-        let left = Duration.milliseconds(Int64(max(0, deadline.timeIntervalSinceNow * 1000).rounded(.up)))
-        guard let changes else {
-            try? await Task.sleep(for: min(left, .milliseconds(50)))
-            return
-        }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { for await _ in changes { return } }
-            group.addTask { try? await Task.sleep(for: left) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
     // MARK: - PaymentService
 
     public func start(_ request: TillPaymentRequest, idempotencyKey: String?) async throws(PaymentServiceError) -> PaymentStart {
@@ -203,7 +187,7 @@ public actor DaemonPaymentService: PaymentService {
             case .waitForTerminal(_, let until):
                 // The pad is known but away (line noise, a replug): look again when a terminal
                 // changes, or when the grace is over (the core then answers terminal-offline).
-                await Self.firstChange(changes, orAt: until)
+                await firstTerminalChange(changes, orAt: until)
                 if Task.isCancelled { throw .shuttingDown }
             case .waitForSameKey:
                 // The same key's first request is being journaled (one write): look again then.

@@ -20,6 +20,23 @@ extension PaymentTerminals {
     public func watchChanges() async -> AsyncStream<Void>? { nil }
 }
 
+/// Returns at the first change `changes` reports (or its end), or at `deadline`, whichever
+/// comes first; with no stream, after 50 ms at most. Both waits are children of this call. For
+/// a wait on an absent pad: `changes` is ``PaymentTerminals/watchChanges()``, taken before looking.
+func firstTerminalChange(_ changes: AsyncStream<Void>?, orAt deadline: Date) async {
+    let left = Duration.milliseconds(Int64(max(0, deadline.timeIntervalSinceNow * 1000).rounded(.up)))
+    guard let changes else {
+        try? await Task.sleep(for: min(left, .milliseconds(50)))
+        return
+    }
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { for await _ in changes { return } }
+        group.addTask { try? await Task.sleep(for: left) }
+        await group.next()
+        group.cancelAll()
+    }
+}
+
 /// The daemon's terminal sessions: one ``PadTerminal`` per pad, named by the pad's serial
 /// number, kept across unplug and replug so a payment waiting on a pad picks it up again.
 ///

@@ -76,8 +76,9 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
     private var alarmGeneration = 0
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
-    private var statusListeners: [AsyncStream<TerminalStatus>.Continuation] = []
-    private let statusSink: (@Sendable (TerminalStatus) -> Void)?
+    /// Who hears each link status change, synchronously and in order: the sink given at init,
+    /// then each ``statusUpdates()`` stream.
+    private var statusListeners: [@Sendable (TerminalStatus) -> Void]
 
     /// The link layer's counters summed over every line this terminal had (for metrics).
     public var linkStatistics: LinkStatistics { retiredStatistics.adding(link?.statistics ?? LinkStatistics()) }
@@ -110,7 +111,7 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
         self.terminalID = terminalID
         self.configuration = configuration
         self.tokenStore = tokenStore
-        self.statusSink = statusSink
+        statusListeners = statusSink.map { [$0] } ?? []
         session = TerminalSession(configuration: configuration, lastToken: tokenStore?.lastToken(terminal: terminalID) ?? 0)
         let (inputs, inbox) = AsyncStream.makeStream(of: Input.self, bufferingPolicy: .unbounded)
         self.inbox = inbox
@@ -135,7 +136,7 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
     /// Link status changes, for logs and the till's terminal list.
     public func statusUpdates() -> AsyncStream<TerminalStatus> {
         let (stream, continuation) = AsyncStream.makeStream(of: TerminalStatus.self)
-        statusListeners.append(continuation)
+        statusListeners.append { continuation.yield($0) }
         return stream
     }
 
@@ -341,8 +342,7 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
     }
 
     private func broadcast(_ status: TerminalStatus) {
-        statusSink?(status)
-        for listener in statusListeners { listener.yield(status) }
+        for listener in statusListeners { listener(status) }
     }
 }
 

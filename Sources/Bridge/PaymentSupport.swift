@@ -118,27 +118,8 @@ struct AwaitedTerminal: CustomerTerminal {
             if let terminal = await lookup() { return await terminal.entry(for: prompt, id: id) }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { break }
-            await DaemonPaymentService.firstChange(changes, orAt: Date().addingTimeInterval(PaymentExecution.seconds(left)))
+            await firstTerminalChange(changes, orAt: Date().addingTimeInterval(PaymentExecution.seconds(left)))
         }
         return .terminalUnavailable
-    }
-}
-
-extension CustomerTerminal {
-    /// One prompt as one call: puts it and waits for its entry. Cancelling the calling task
-    /// withdraws the prompt; the value returned then (`.terminalUnavailable`) is to be ignored.
-    func entry(for prompt: CustomerPrompt, id: Int) async -> CustomerEntry {
-        let (entries, delivery) = AsyncStream.makeStream(of: CustomerEntry.self, bufferingPolicy: .bufferingNewest(1))
-        await self.prompt(prompt, id: id) { entry in
-            delivery.yield(entry)
-            delivery.finish()
-        }
-        var iterator = entries.makeAsyncIterator()
-        // The stream's `next()` ends with nil when the task is cancelled.
-        guard let entry = await iterator.next() else {
-            await withdrawPrompt(id)
-            return .terminalUnavailable
-        }
-        return entry
     }
 }
