@@ -24,8 +24,9 @@ public protocol PromptTokenStore: Sendable {
 /// and callbacks — which it feeds to the payment's `Checkout` (``PaymentHosting``). One input at
 /// a time, in the order they arrived, with its actions carried out before the next is read.
 /// The session's timer is a value (when it is due); one alarm sleeps until it, as a child of that
-/// loop, and is replaced only when the deadline moves earlier. A payment's Netgíró calls and
-/// alarms run in one child of the loop per payment.
+/// loop, and is replaced only when the deadline moves earlier. A payment's Netgíró calls are
+/// children of the loop, started as soon as the step that made them returns; its alarm runs in
+/// one child of the loop per payment.
 public actor PadTerminal: CustomerTerminal, PaymentHosting {
     public nonisolated let terminalID: String
     /// A payment on this pad runs its loop on this actor (see ``CustomerTerminal/owner``).
@@ -226,9 +227,9 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
         case .rearm:
             break
         case .startPayment(let start):
-            let (children, spawn) = AsyncStream.makeStream(of: PaymentExecution.Child.self, bufferingPolicy: .unbounded)
-            started.append { await PaymentExecution.runChildren(children) }
-            var driver = PaymentExecution.Driver(start, inbox: paymentInbox(start.id), children: spawn)
+            let (alarms, setAlarm) = AsyncStream.makeStream(of: PaymentExecution.Child.self, bufferingPolicy: .unbounded)
+            started.append { await PaymentExecution.runAlarms(alarms) }
+            var driver = PaymentExecution.Driver(start, inbox: paymentInbox(start.id), alarms: setAlarm)
             await driver.begin()
             await settle(driver, &started)
         case .payment(let input, let id):
@@ -256,11 +257,12 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
     /// Keeps a payment that goes on, or finishes one that is over: its outcome stays on the pad
     /// for a while, then the idle screen.
     private func settle(_ driver: PaymentExecution.Driver, _ started: inout [@Sendable () async -> Void]) async {
+        var driver = driver
+        started += driver.takeCalls()  // its Netgíró calls start as soon as this step returns
         guard driver.isOver else {
             payments[driver.start.id] = driver
             return
         }
-        var driver = driver
         guard let idleAfter = await driver.finish() else { return }
         let (clock, inbox) = (driver.start.execution.clock, self.inbox)
         started.append {

@@ -174,8 +174,9 @@ protocol PaymentHosting: Actor {
 ///
 /// A payment is a ``Driver`` — the checkout and what its loop keeps beside it — fed one input at
 /// a time by whichever loop reads the payment's inbox: its pad's loop (``PaymentHosting``), or,
-/// on any other terminal, a task of the payment's own. Its Netgíró calls and alarms run beside
-/// that loop in one child task per payment (``runChildren(_:)``) and come back as inputs.
+/// on any other terminal, a task of the payment's own. Its Netgíró calls run beside that loop as
+/// its children, started as soon as the step that made them returns (``Driver/takeCalls()``);
+/// its alarm runs in one child per payment (``runAlarms(_:)``). Both come back as inputs.
 struct PaymentExecution: Sendable {
     enum Input: Sendable {
         case inserted(Result<InsertCartResponse, NetgiroClientError>)
@@ -206,13 +207,9 @@ struct PaymentExecution: Sendable {
         var id: String { checkout.record.id }
     }
 
-    /// Work a payment leaves to run beside its loop.
-    enum Child: Sendable {
-        /// A Netgíró call: once sent it runs to its end, even if the payment ends first.
-        case call(@Sendable () async -> Void)
-        /// An alarm: stopped when the payment ends.
-        case alarm(@Sendable () async -> Void)
-    }
+    /// Work a payment leaves to run beside its loop: a Netgíró call (once sent it runs to its
+    /// end, even if the payment ends first), or an alarm (stopped when the payment ends).
+    typealias Child = @Sendable () async -> Void
 
     /// Starts the payment; returns the handle at once.
     static func launch(
@@ -244,20 +241,12 @@ struct PaymentExecution: Sendable {
         return handle
     }
 
-    /// Runs the Netgíró calls and alarms a payment hands over on `children`, until the payment
-    /// ends (the stream finishes): then the alarms stop, and calls in flight run to their end (a
-    /// request that went out is never cut off half-way; its answer is no longer read).
-    static func runChildren(_ children: AsyncStream<Child>) async {
-        await withDiscardingTaskGroup { calls in
-            await withDiscardingTaskGroup { alarms in
-                for await child in children {
-                    switch child {
-                    case .call(let body): calls.addTask(operation: body)
-                    case .alarm(let body): alarms.addTask(operation: body)
-                    }
-                }
-                alarms.cancelAll()
-            }
+    /// Runs the alarms a payment hands over on `alarms` until the payment ends (the stream
+    /// finishes); then the one still sleeping stops.
+    static func runAlarms(_ alarms: AsyncStream<Child>) async {
+        await withDiscardingTaskGroup { group in
+            for await alarm in alarms { group.addTask(operation: alarm) }
+            group.cancelAll()
         }
     }
 
@@ -271,16 +260,20 @@ extension PaymentExecution.Start {
     /// names `isolation`, which keeps it there too (a closure runs on an isolated parameter only
     /// if it captures it).
     func runAlone(_ inputs: AsyncStream<PaymentExecution.Input>, inbox: PaymentInbox, isolation: isolated (any Actor)?) async {
-        let (children, spawn) = AsyncStream.makeStream(of: PaymentExecution.Child.self, bufferingPolicy: .unbounded)
+        let (alarms, setAlarm) = AsyncStream.makeStream(of: PaymentExecution.Child.self, bufferingPolicy: .unbounded)
+        // Leaving the group waits for a Netgíró call still in flight (its answer is no longer
+        // read): a request that went out is never cut off half-way.
         await withDiscardingTaskGroup { group in
             _ = isolation
-            group.addTask { await PaymentExecution.runChildren(children) }
-            var driver = PaymentExecution.Driver(self, inbox: inbox, children: spawn)
+            group.addTask { await PaymentExecution.runAlarms(alarms) }
+            var driver = PaymentExecution.Driver(self, inbox: inbox, alarms: setAlarm)
             await driver.begin()
+            for call in driver.takeCalls() { group.addTask(operation: call) }
             var iterator = inputs.makeAsyncIterator()
             while !driver.isOver {
                 guard let input = await iterator.next() else { break }
                 await driver.receive(input)
+                for call in driver.takeCalls() { group.addTask(operation: call) }
             }
             if let idleAfter = await driver.finish() {
                 try? await execution.clock.sleep(for: idleAfter)
@@ -301,11 +294,13 @@ extension PaymentExecution {
         private var loop = LoopState()
         private let logger: Logger
         private let inbox: PaymentInbox
-        private let children: AsyncStream<Child>.Continuation
+        private let alarms: AsyncStream<Child>.Continuation
+        /// Netgíró calls made by the last step, for the loop to start.
+        private var calls: [Child] = []
         /// How the payment ended, once it has: its record, and when the idle screen is due.
         private var ended: (record: PaymentRecord, idleAfter: Duration?)?
 
-        init(_ start: Start, inbox: PaymentInbox, children: AsyncStream<Child>.Continuation) {
+        init(_ start: Start, inbox: PaymentInbox, alarms: AsyncStream<Child>.Continuation) {
             self.start = start
             checkout = start.checkout
             var logger = start.execution.logger
@@ -313,10 +308,17 @@ extension PaymentExecution {
             logger[metadataKey: "reference"] = "\(start.checkout.record.reference)"
             self.logger = logger
             self.inbox = inbox
-            self.children = children
+            self.alarms = alarms
         }
 
         var isOver: Bool { ended != nil }
+
+        /// The Netgíró calls the last step made, in order: the loop starts each as its child task
+        /// at once (each one's answer comes back as an input).
+        mutating func takeCalls() -> [Child] {
+            defer { calls.removeAll() }
+            return calls
+        }
 
         private var execution: PaymentExecution { start.execution }
 
@@ -369,7 +371,7 @@ extension PaymentExecution {
                 guard let due = loop.timers.takeDue() else { break }
                 actions = checkout.timerFired(due.kind, id: due.id, now: execution.clock.now())
             }
-            loop.timers.armAlarm(clock: execution.clock, inbox: inbox, children: children)
+            loop.timers.armAlarm(clock: execution.clock, inbox: inbox, alarms: alarms)
         }
 
         /// After the payment is over (or its inbox closed): an open prompt is withdrawn, its
@@ -380,7 +382,7 @@ extension PaymentExecution {
             // A prompt still open when the payment stops (its journal failed) is ended on the terminal.
             if let open = loop.promptID { await execution.terminal.withdrawPrompt(open) }
             loop.promptID = nil
-            children.finish()
+            alarms.finish()
             await execution.terminal.paymentEnded()
             start.handle.end(record)
             await start.onEnd(record)
@@ -414,7 +416,7 @@ extension PaymentExecution {
                     loop.promptID = nil
                 case .call(let request):
                     logger.debug("Netgíró \(request)")
-                    children.yield(.call(Self.call(request, gateway: execution.gateway, inbox: inbox)))
+                    calls.append(Self.call(request, gateway: execution.gateway, inbox: inbox))
                 case .startTimer(let kind, let after, let id):
                     loop.timers.start(kind, at: execution.clock.now().addingTimeInterval(PaymentExecution.seconds(after)), id: id)
                 case .cancelTimer(let kind):
@@ -504,14 +506,14 @@ extension PaymentExecution {
 
         /// Makes sure an alarm sleeps until the nearest timer: a new one only when there is none
         /// or the nearest moved earlier (one that rings early finds nothing due and re-arms).
-        mutating func armAlarm(clock: any PaymentClock, inbox: PaymentInbox, children: AsyncStream<Child>.Continuation) {
+        mutating func armAlarm(clock: any PaymentClock, inbox: PaymentInbox, alarms: AsyncStream<Child>.Continuation) {
             guard let nearest = due.values.map(\.at).min() else { return }
             if let alarm, alarm <= nearest { return }
             alarm = nearest
             generation += 1
             let generation = self.generation
             let wait = Duration.milliseconds(Int64((nearest.timeIntervalSince(clock.now()) * 1000).rounded(.up)))
-            children.yield(.alarm {
+            alarms.yield({
                 do {
                     if wait > .zero { try await clock.sleep(for: wait) }
                     _ = inbox.post(.alarm(generation: generation))
