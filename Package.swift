@@ -45,7 +45,9 @@ let package = Package(
         // Embedded-clean: the pad's logic (screen model, prompt table, keypad entry).
         .target(name: "PinpadFirmware", dependencies: ["PinpadProtocol"]),
         // termios tty, pty pairs, exclusive open, poll()-based async I/O. System only.
-        .target(name: "SerialLine", dependencies: ["Common"]),
+        .target(name: "SerialLine", dependencies: ["Common", "CTimerFD"]),
+        // The kernel's timerfd (header only, glibc): the line thread's earlier deadlines.
+        .systemLibrary(name: "CTimerFD"),
         .systemLibrary(
             name: "CUdev", pkgConfig: "libudev",
             providers: [.apt(["libudev-dev"])]),

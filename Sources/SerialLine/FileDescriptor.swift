@@ -192,6 +192,21 @@ extension FileDescriptor {
         return (PollEvents(rawValue: fds.0.revents), PollEvents(rawValue: fds.1.revents))
     }
 
+    /// `poll(_:timeoutMilliseconds:)` for exactly three descriptors, without allocating.
+    public static func poll(
+        _ first: PollRequest, _ second: PollRequest, _ third: PollRequest, timeoutMilliseconds: CInt
+    ) throws(Errno) -> (PollEvents, PollEvents, PollEvents) {
+        var fds = (
+            pollfd(fd: first.descriptor.rawValue, events: first.events.rawValue, revents: 0),
+            pollfd(fd: second.descriptor.rawValue, events: second.events.rawValue, revents: 0),
+            pollfd(fd: third.descriptor.rawValue, events: third.events.rawValue, revents: 0))
+        _ = try withUnsafeMutableBytes(of: &fds) { raw throws(Errno) in
+            let pointer = raw.baseAddress!.assumingMemoryBound(to: pollfd.self)
+            return try retryingOnInterrupt { Glibc.poll(pointer, 3, timeoutMilliseconds) }
+        }
+        return (PollEvents(rawValue: fds.0.revents), PollEvents(rawValue: fds.1.revents), PollEvents(rawValue: fds.2.revents))
+    }
+
     /// Creates a pipe whose ends close across `exec` and never block. Stands for `pipe(2)`
     /// followed by `fcntl(FD_CLOEXEC)` and `fcntl(O_NONBLOCK)` on each end.
     public static func pipe() throws(Errno) -> (readEnd: FileDescriptor, writeEnd: FileDescriptor) {

@@ -1,11 +1,17 @@
+import CTimerFD
 import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The thread behind a `SerialPort`: waits in `poll(2)` on the line and a wake-up pipe, reads
-/// whatever arrives, writes whatever is queued as the device takes it, and notices hang-up.
+/// The thread behind a `SerialPort`: waits in `poll(2)` on the line, a wake-up pipe and a timer,
+/// reads whatever arrives, writes whatever is queued as the device takes it, and notices hang-up.
+///
+/// The consumer's deadline is poll()'s timeout. One set earlier while the thread waits (a
+/// retransmission deadline when a frame goes out, say) arms the kernel's timer (`timerfd`)
+/// instead of waking the thread: the answer usually comes first, and the thread wakes once, for
+/// it.
 ///
 /// All mutable state is guarded by `lock`; the descriptor is closed under it, so
 /// `withDescriptor` never touches a number that has been reused.
@@ -31,6 +37,12 @@ final class IOLoop: @unchecked Sendable {
     private let path: String
     private let wakeReader: FileDescriptor
     private let wakeWriter: FileDescriptor
+    /// A `timerfd`: armed for a deadline set earlier than the one the thread waits in poll() for.
+    private let timer: FileDescriptor
+    /// Whether `timer` is armed (the thread disarms it before it next waits).
+    private var timerArmed = false
+    /// How many times the thread has come back from poll() (for tests).
+    private var wakeUps = 0
     private let events: AsyncStream<SerialPort.Event>.Continuation
     private let releasesExclusivity: Bool
 
@@ -66,6 +78,14 @@ final class IOLoop: @unchecked Sendable {
         self.events = events
         self.releasesExclusivity = releasesExclusivity
         (wakeReader, wakeWriter) = try FileDescriptor.pipe()
+        let timer = timerfd_create(CLOCK_MONOTONIC, CInt(TFD_NONBLOCK | TFD_CLOEXEC))
+        guard timer >= 0 else {
+            let error = Errno.current
+            try? wakeReader.close()
+            try? wakeWriter.close()
+            throw error
+        }
+        self.timer = FileDescriptor(rawValue: timer)
     }
 
     func start() {
@@ -138,15 +158,53 @@ final class IOLoop: @unchecked Sendable {
     }
 
     /// Sets (or with nil clears) the time the alarm is due, replacing the one before.
+    /// How many times the loop thread has come back from poll().
+    var pollReturns: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return wakeUps
+    }
+
     func setDeadline(_ newDeadline: ContinuousClock.Instant?) {
         lock.lock()
         defer { lock.unlock() }
         deadline = newDeadline
-        // The thread reads the deadline before each poll(); wake it only when it waits for a
-        // later one (or none). Called from the thread itself (a receiver), it never waits.
+        // The thread reads the deadline before each poll(); when it waits for a later one (or
+        // none), the kernel's timer rings it at the new one. Called from the thread itself (a
+        // receiver), it never waits.
         if case .some(let waitingFor) = pollingUntil, let newDeadline, waitingFor.map({ newDeadline < $0 }) ?? true {
-            wakeLocked()
+            armTimerLocked(newDeadline - .now)
         }
+    }
+
+    /// Arms the timer to ring after `left` (at once if it is not positive). Call with `lock` held
+    /// and the loop not yet ended (`finish` closes the timer under the same lock).
+    private func armTimerLocked(_ left: Duration) {
+        let (seconds, attoseconds) = left.components
+        var spec = itimerspec()
+        if left > .zero {
+            // Rounded up to whole nanoseconds: never rung before the deadline.
+            let nanoseconds = Int((attoseconds + 999_999_999) / 1_000_000_000)
+            spec.it_value.tv_sec = Int(seconds) + nanoseconds / 1_000_000_000
+            spec.it_value.tv_nsec = nanoseconds % 1_000_000_000
+        } else {
+            spec.it_value.tv_nsec = 1  // zero would disarm it
+        }
+        if timerfd_settime(timer.rawValue, 0, &spec, nil) == 0 {
+            timerArmed = true
+        } else {
+            wakeLocked()  // cannot happen with a valid timer; waking is always correct
+        }
+    }
+
+    /// Disarms the timer and drops a ring it may have left. Call with `lock` held.
+    private func disarmTimerLocked() {
+        guard timerArmed else { return }
+        var spec = itimerspec()
+        _ = timerfd_settime(timer.rawValue, 0, &spec, nil)
+        var expirations: UInt64 = 0
+        _ = Glibc.read(timer.rawValue, &expirations, MemoryLayout<UInt64>.size)
+        timerArmed = false
     }
 
     func requestClose() {
@@ -261,14 +319,18 @@ final class IOLoop: @unchecked Sendable {
             let wantsWrite = outgoingHead < outgoing.count
             let waitFor = alarm == nil ? nil : deadline
             pollingUntil = .some(waitFor)
+            // poll()'s timeout covers the deadline as it stands now; the timer only for one set
+            // earlier while the thread waits.
+            disarmTimerLocked()
             lock.unlock()
 
             let line: PollEvents
             let wake: PollEvents
             do {
-                (line, wake) = try FileDescriptor.poll(
+                (line, wake, _) = try FileDescriptor.poll(
                     PollRequest(fd, events: wantsWrite ? [.readable, .writable] : .readable),
                     PollRequest(wakeReader, events: .readable),
+                    PollRequest(timer, events: .readable),
                     timeoutMilliseconds: waitFor.map(Self.milliseconds(until:)) ?? -1)
             } catch {
                 ending = gone(error)
@@ -313,6 +375,7 @@ final class IOLoop: @unchecked Sendable {
     private func ringAlarmIfDue() {
         lock.lock()
         pollingUntil = nil
+        wakeUps += 1
         guard let alarm, let deadline, deadline <= .now else {
             lock.unlock()
             return
@@ -407,6 +470,7 @@ final class IOLoop: @unchecked Sendable {
         try? fd.close()
         try? wakeReader.close()
         try? wakeWriter.close()
+        try? timer.close()
         lock.unlock()
 
         let writeError = Self.writeError(path: path, after: reason)

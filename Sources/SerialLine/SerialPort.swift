@@ -132,6 +132,9 @@ public final class SerialPort: Sendable {
         loop.useReceiver(receiver, alarm: alarm)
     }
 
+    /// How many times the line's thread has come back from poll() (for tests).
+    var pollReturns: Int { loop.pollReturns }
+
     /// Sets when the receiver's `alarm` is due, replacing the deadline before; nil clears it.
     /// Callable from any thread, also from the receiver or the alarm itself.
     public func wake(at deadline: ContinuousClock.Instant?) {

@@ -230,6 +230,31 @@ final class SerialPortTests: XCTestCase {
         }
     }
 
+    /// A deadline set earlier while the thread waits for a later one rings on time, by the
+    /// kernel's timer: the thread is not woken to learn of it (a frame going out sets such a
+    /// deadline, and its answer, not the deadline, should be what wakes the thread).
+    func testADeadlineMovedEarlierRingsOnTimeWithoutWakingTheThread() async throws {
+        let pty = try PseudoTerminal(linkPath: linkPath())
+        defer { pty.close() }
+        let port = try SerialPort.open(linkPath())
+        let rings = Locked<[ContinuousClock.Instant]>([])
+        port.receive({ _ in }, alarm: { rings.withLock { $0.append(.now) } })
+        port.wake(at: .now + .seconds(60))
+        try await Task.sleep(for: .milliseconds(100))  // the thread now waits for the far deadline
+        let before = port.pollReturns
+        let due = ContinuousClock.now + .milliseconds(300)
+        port.wake(at: due)
+        try await Task.sleep(for: .milliseconds(100))
+        XCTAssertEqual(port.pollReturns, before, "the thread woke to learn of the earlier deadline")
+        try await withTimeout(30, "the earlier deadline's alarm") {
+            while rings.withLock({ $0.isEmpty }) { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+        let rang = try XCTUnwrap(rings.withLock { $0.first })
+        XCTAssertGreaterThanOrEqual(rang, due, "the alarm rang before its deadline")
+        XCTAssertEqual(rings.withLock { $0.count }, 1)
+        await port.close()
+    }
+
     func testSilentLineUsesNoCPU() async throws {
         let pty = try PseudoTerminal(linkPath: linkPath())
         defer { pty.close() }
