@@ -171,8 +171,8 @@ public actor DaemonPaymentService: PaymentService {
                 prompts: Dictionary(listed.compactMap { t in t.prompts.map { (t.id, $0) } }, uniquingKeysWith: { a, _ in a }))
             var history = Admission.History()
             do {
-                if let idempotencyKey { history.keyed = try await runner.journal.payment(idempotencyKey: idempotencyKey) }
-                history.sameReference = try await runner.journal.payments(reference: request.reference)
+                (history.keyed, history.sameReference) = try await runner.journal.admissionHistory(
+                    idempotencyKey: idempotencyKey, reference: request.reference)
             } catch {
                 throw .internalError("the journal could not be read: \(error)")
             }

@@ -1,4 +1,5 @@
 import Checkout
+import Common
 import DeviceWatch
 import Foundation
 import Logging
@@ -56,7 +57,10 @@ public actor DaemonTerminals: PaymentTerminals {
     }
 
     private var sessions: [String: Session] = [:]
-    private var changeListeners: [AsyncStream<Void>.Continuation] = []
+    /// Who hears of a change, by a key each listener's stream drops itself by when its reader
+    /// is done with it (every new payment listens while it looks). Lock: a stream ends on its
+    /// reader's side, synchronously and outside this actor.
+    private nonisolated let changeListeners = Locked<(next: Int, listeners: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
     let hello: HostHello
     let reconnectGrace: Duration
     let entryTimeout: Duration?
@@ -133,11 +137,20 @@ public actor DaemonTerminals: PaymentTerminals {
     /// has ended (its reader gone) is dropped at the next change.
     public func changes() -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        changeListeners.append(continuation)
+        let key = changeListeners.withLock { table in
+            table.next += 1
+            table.listeners[table.next] = continuation
+            return table.next
+        }
+        let listeners = changeListeners
+        continuation.onTermination = { _ in _ = listeners.withLock { $0.listeners.removeValue(forKey: key) } }
         return stream
     }
 
     public func watchChanges() -> AsyncStream<Void>? { changes() }
+
+    /// How many change listeners are registered now.
+    nonisolated var changeListenerCount: Int { changeListeners.withLock { $0.listeners.count } }
 
     /// Adds a terminal that is not a pad (tests, the demo's scripted customer) — or returns the
     /// session's terminal if one by that id exists.
@@ -215,10 +228,7 @@ public actor DaemonTerminals: PaymentTerminals {
     }
 
     private func notify() {
-        changeListeners.removeAll { listener in
-            if case .terminated = listener.yield() { return true }
-            return false
-        }
+        for listener in changeListeners.withLock({ Array($0.listeners.values) }) { listener.yield() }
     }
 
     // MARK: - Sources of pads
@@ -351,7 +361,11 @@ public actor DaemonTerminals: PaymentTerminals {
             session.port?.beginClose()
             sessions[id]?.port = nil
         }
-        for listener in changeListeners { listener.finish() }
-        changeListeners = []
+        // Taken out first: finishing runs each stream's onTermination, which takes the lock.
+        let listeners = changeListeners.withLock { table in
+            defer { table.listeners = [:] }
+            return Array(table.listeners.values)
+        }
+        for listener in listeners { listener.finish() }
     }
 }

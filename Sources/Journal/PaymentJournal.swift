@@ -350,6 +350,27 @@ public final class PaymentJournal: Sendable {
         try await readRecords(sql: "SELECT record FROM payment WHERE reference = ? ORDER BY createdAt, id", [reference])
     }
 
+    /// What admitting a new request needs from the journal, in one read (one snapshot, one trip
+    /// to a reader connection, statements compiled once): the payment under the request's
+    /// idempotency key, if any, and every payment for its reference, oldest first.
+    public func admissionHistory(
+        idempotencyKey: String?, reference: String
+    ) async throws(JournalError) -> (keyed: PaymentRecord?, sameReference: [PaymentRecord]) {
+        do {
+            return try await db.read { db in
+                let keyed = try idempotencyKey.flatMap { key in
+                    try Data.fetchOne(db.cachedStatement(sql: "SELECT record FROM payment WHERE idempotencyKey = ?"), arguments: [key])
+                }.map(Self.decode)
+                let sameReference = try Data.fetchAll(
+                    db.cachedStatement(sql: "SELECT record FROM payment WHERE reference = ? ORDER BY createdAt, id"), arguments: [reference]
+                ).map(Self.decode)
+                return (keyed, sameReference)
+            }
+        } catch {
+            throw .readFailed(reason: "\(error)")
+        }
+    }
+
     /// Every payment not in a final state, oldest first: what recovery resumes at start.
     public func unfinishedPayments() async throws(JournalError) -> [PaymentRecord] {
         try await readRecords(sql: "SELECT record FROM payment WHERE finished = 0 ORDER BY createdAt, id", [])

@@ -148,6 +148,29 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         #expect(try await journal.payment(id: "pay-2") == nil)
     }
 
+    @Test func admissionHistoryReadsTheKeyedPaymentAndEveryPaymentForTheReferenceAtOnce() async throws {
+        let tmp = TempJournal()
+        defer { tmp.remove() }
+        let journal = try tmp.open()
+        var first = newRecord(id: "pay-1", reference: "R-1")
+        _ = try await journal.create(first, idempotencyKey: "key-1")
+        first.phase = .declined
+        first.finishedAt = first.createdAt
+        try await journal.record(PaymentTransition(from: .created, record: first, cause: "declined", at: first.createdAt))
+        _ = try await journal.create(newRecord(id: "pay-2", reference: "R-1", now: CheckoutHarness.epoch.addingTimeInterval(1)))
+        _ = try await journal.create(newRecord(id: "pay-3", reference: "R-2"), idempotencyKey: "key-3")
+
+        let both = try await journal.admissionHistory(idempotencyKey: "key-3", reference: "R-1")
+        #expect(both.keyed?.id == "pay-3")
+        #expect(both.sameReference.map(\.id) == ["pay-1", "pay-2"])  // oldest first, finished ones too
+        #expect(both.sameReference.first?.phase == .declined)
+        let noKey = try await journal.admissionHistory(idempotencyKey: nil, reference: "R-2")
+        #expect(noKey.keyed == nil)
+        #expect(noKey.sameReference.map(\.id) == ["pay-3"])
+        let nothing = try await journal.admissionHistory(idempotencyKey: "key-9", reference: "R-9")
+        #expect(nothing.keyed == nil && nothing.sameReference.isEmpty)
+    }
+
     @Test func aReferenceInFlightIsRefusedUntilItsPaymentIsFinal() async throws {
         let tmp = TempJournal()
         defer { tmp.remove() }
