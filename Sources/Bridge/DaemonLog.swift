@@ -67,9 +67,73 @@ public struct DaemonLogHandler: LogHandler {
                 .replacingOccurrences(of: "\u{2028}", with: "\\u2028").replacingOccurrences(of: "\u{2029}", with: "\\u2029")
             write(prefix + text)
         } else {
-            let rest = pairs.map { "\(Self.escape($0.0))=\(Self.quote($0.1))" }.joined(separator: " ")
-            write("\(prefix)\(event.level.description) \(Self.escape(label)): \(Self.escape(message))\(rest.isEmpty ? "" : " " + rest)")
+            // `level label: message key=value …`, built in one byte buffer: the same text as
+            // joining `escape`d and `quote`d pieces, without a String per piece.
+            var line: [UInt8] = []
+            line.reserveCapacity(160)
+            line.append(contentsOf: prefix.utf8)
+            line.append(contentsOf: event.level.description.utf8)
+            line.append(0x20)
+            Self.appendEscaped(label, to: &line)
+            line.append(0x3A)
+            line.append(0x20)
+            Self.appendEscaped(message, to: &line)
+            for (key, value) in pairs {
+                line.append(0x20)
+                Self.appendEscaped(key, to: &line)
+                line.append(0x3D)
+                Self.appendQuoted(value, to: &line)
+            }
+            write(String(decoding: line, as: UTF8.self))
         }
+    }
+
+    /// Appends ``escape(_:)`` of `text`: its bytes as they are when nothing in it needs an escape
+    /// (the common case), else the escaped text.
+    static func appendEscaped(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        let appended = text.withUTF8 { bytes -> Bool in
+            guard !bytesNeedEscape(bytes) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if !appended { out.append(contentsOf: escape(text).utf8) }
+    }
+
+    /// Appends ``quote(_:)`` of `value`. Decided on the bytes when nothing needs an escape and the
+    /// value is ASCII (a quote byte is then a quote character); otherwise through `quote`.
+    static func appendQuoted(_ value: String, to out: inout [UInt8]) {
+        var value = value
+        let appended = value.withUTF8 { bytes -> Bool in
+            guard !bytesNeedEscape(bytes) else { return false }
+            guard bytes.isEmpty || bytes.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) else {
+                out.append(contentsOf: bytes)
+                return true
+            }
+            guard !bytes.contains(where: { $0 >= 0x80 }) else { return false }
+            out.append(0x22)
+            for byte in bytes {
+                if byte == 0x22 { out.append(0x5C) }
+                out.append(byte)
+            }
+            out.append(0x22)
+            return true
+        }
+        if !appended { out.append(contentsOf: quote(value).utf8) }
+    }
+
+    /// Whether UTF-8 text holds a scalar ``escape(_:)`` rewrites: a backslash, a C0 control or DEL
+    /// (one byte each), a C1 control (U+0080–U+009F: C2 80…C2 9F) or U+2028/U+2029 (E2 80 A8/A9).
+    static func bytesNeedEscape(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b < 0x20 || b == 0x5C || b == 0x7F { return true }
+            if b == 0xC2, i + 1 < bytes.count, bytes[i + 1] >= 0x80, bytes[i + 1] <= 0x9F { return true }
+            if b == 0xE2, i + 2 < bytes.count, bytes[i + 1] == 0x80, bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9 { return true }
+            i += 1
+        }
+        return false
     }
 
     /// A value as written after `key=`: escaped, and in quotes when it holds a space, `"` or `=`

@@ -46,6 +46,28 @@ public final class TillAPIMetrics: Sendable {
     /// The link counters as last exported, per terminal, so a scrape adds only what is new.
     /// Lock: two scrapes at once must not both add the same difference.
     private let exportedLinks = Locked<[String: LinkStatistics]>([:])
+    /// The request and Netgíró metrics by their labels, as the registry made them: the registry
+    /// hands out the same metric for the same labels, but finding it there (descriptor, label
+    /// arrays, its lock) cost more per request than counting. Grows as the registry does.
+    /// Lock: every request's handler and every Netgíró exchange, never held across a call out.
+    private let requestMetrics = Locked<(counts: [RequestLabels: Prometheus.Counter], durations: [RouteLabels: DurationHistogram])>(([:], [:]))
+    private let netgiroMetrics = Locked<[NetgiroLabels: DurationHistogram]>([:])
+
+    private struct RequestLabels: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    private struct RouteLabels: Hashable {
+        var method: String
+        var route: String
+    }
+
+    private struct NetgiroLabels: Hashable {
+        var operation: String
+        var result: String
+    }
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), startTime: Date = Date()) {
         self.registry = registry
@@ -91,11 +113,26 @@ public final class TillAPIMetrics: Sendable {
     var paymentsStarted: Prometheus.Counter { counter("ngbridge_payments_started_total") }
 
     func countRequest(method: String, route: String, status: Int, duration: Duration? = nil) {
-        counter("ngbridge_http_requests_total", [("method", method), ("route", route), ("status", String(status))]).increment()
-        if let duration {
-            histogram("ngbridge_http_request_duration_seconds", [("method", method), ("route", route)], buckets: Self.requestBuckets)
-                .record(duration)
+        // A request without a duration makes no duration series (as before the cache).
+        let (count, durations) = requestMetrics.withLock { cache -> (Prometheus.Counter, DurationHistogram?) in
+            let key = RequestLabels(method: method, route: route, status: status)
+            let count: Prometheus.Counter
+            if let found = cache.counts[key] {
+                count = found
+            } else {
+                count = counter("ngbridge_http_requests_total", [("method", method), ("route", route), ("status", String(status))])
+                cache.counts[key] = count
+            }
+            guard duration != nil else { return (count, nil) }
+            let routeKey = RouteLabels(method: method, route: route)
+            if let found = cache.durations[routeKey] { return (count, found) }
+            let made = histogram(
+                "ngbridge_http_request_duration_seconds", [("method", method), ("route", route)], buckets: Self.requestBuckets)
+            cache.durations[routeKey] = made
+            return (count, made)
         }
+        count.increment()
+        if let duration, let durations { durations.record(duration) }
     }
 
     /// A payment reached a final state, `duration` after it started.
@@ -114,10 +151,16 @@ public final class TillAPIMetrics: Sendable {
 
     /// One exchange with Netgíró (the client's observer).
     public func recordNetgiro(_ exchange: NetgiroExchange) {
-        histogram(
-            "ngbridge_netgiro_request_duration_seconds", [("operation", exchange.operation), ("result", exchange.result)],
-            buckets: Self.netgiroBuckets
-        ).record(exchange.duration)
+        let key = NetgiroLabels(operation: exchange.operation, result: exchange.result)
+        let duration = netgiroMetrics.withLock { cache in
+            if let found = cache[key] { return found }
+            let made = histogram(
+                "ngbridge_netgiro_request_duration_seconds", [("operation", exchange.operation), ("result", exchange.result)],
+                buckets: Self.netgiroBuckets)
+            cache[key] = made
+            return made
+        }
+        duration.record(exchange.duration)
     }
 
     /// The terminals' link state and counters as they are now; counters grow by what is new

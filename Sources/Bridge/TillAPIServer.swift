@@ -245,14 +245,23 @@ public struct TillAPIServer: Sendable {
                         }
                     }
                     defer { feeders.cancelAll() }
-                    for await item in merged.cancelOnGracefulShutdown() {
-                        guard let event = item else {
-                            try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                            continue
+                    // The stream ends on a graceful shutdown: the handler finishes it (waking the
+                    // loop if it waits) and nothing is written once shutdown began. Not
+                    // `cancelOnGracefulShutdown()`, which merges the stream with the shutdown's
+                    // own sequence: a third task hop and a merge state machine for every event.
+                    try await withGracefulShutdownHandler {
+                        for await item in merged {
+                            if Task.isShuttingDownGracefully { break }
+                            guard let event = item else {
+                                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                                continue
+                            }
+                            guard event.sequence > after else { continue }
+                            try await writer.write(Self.serverSentEventBuffer(event))
+                            if event.kind == .outcome { break }
                         }
-                        guard event.sequence > after else { continue }
-                        try await writer.write(ByteBuffer(string: Self.serverSentEvent(event)))
-                        if event.kind == .outcome { break }
+                    } onGracefulShutdown: {
+                        continuation.finish()
                     }
                 }
                 try await writer.finish(nil)
@@ -260,8 +269,23 @@ public struct TillAPIServer: Sendable {
     }
 
     static func serverSentEvent(_ event: TillPaymentEvent) -> String {
-        let data = (try? TillAPIJSON.encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return "id: \(event.sequence)\nevent: \(event.kind.rawValue)\ndata: \(data)\n\n"
+        String(buffer: serverSentEventBuffer(event))
+    }
+
+    /// One event as written on the stream: `id`, `event` and `data` lines and a blank line. The
+    /// JSON goes into the buffer as the encoder's bytes (no String made of it and copied again).
+    static func serverSentEventBuffer(_ event: TillPaymentEvent) -> ByteBuffer {
+        let data = (try? TillAPIJSON.encoder.encode(event)) ?? Data("{}".utf8)
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(data.count + 64)
+        buffer.writeStaticString("id: ")
+        buffer.writeString(String(event.sequence))
+        buffer.writeStaticString("\nevent: ")
+        buffer.writeString(event.kind.rawValue)
+        buffer.writeStaticString("\ndata: ")
+        buffer.writeBytes(data)
+        buffer.writeStaticString("\n\n")
+        return buffer
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

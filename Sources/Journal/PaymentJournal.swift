@@ -446,7 +446,9 @@ public final class PaymentJournal: Sendable {
     private func readRecords(sql: String, _ arguments: StatementArguments) async throws(JournalError) -> [PaymentRecord] {
         do {
             return try await db.read { db in
-                try Data.fetchAll(db, sql: sql, arguments: arguments).map(Self.decode)
+                // Cached per reader connection: the SQL is one of a few constants, and compiling
+                // it again (sqlite3_prepare) cost more than the read itself on every payment.
+                try Data.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map(Self.decode)
             }
         } catch {
             throw .readFailed(reason: "\(error)")
@@ -506,17 +508,27 @@ public final class PaymentJournal: Sendable {
         String.fromDatabaseValue(date.databaseValue)
     }
 
-    static func encode(_ record: PaymentRecord) throws -> Data {
+    /// One encoder and one decoder for every record (their options never change after this;
+    /// encoding and decoding with them is thread-safe), instead of two objects per write or read.
+    private static let recordEncoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .millisecondsSince1970
         encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(record)
+        return encoder
+    }()
+
+    private static let recordDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return decoder
+    }()
+
+    static func encode(_ record: PaymentRecord) throws -> Data {
+        try recordEncoder.encode(record)
     }
 
     static func decode(_ data: Data) throws -> PaymentRecord {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
-        return try decoder.decode(PaymentRecord.self, from: data)
+        try recordDecoder.decode(PaymentRecord.self, from: data)
     }
 }
 

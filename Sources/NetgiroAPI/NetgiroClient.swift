@@ -85,7 +85,7 @@ public final class NetgiroClient: Sendable {
     public func insertCart(_ request: InsertCartRequest) async throws(NetgiroClientError) -> InsertCartResponse {
         let raw = try await exchange(.insertCart) { nonce in try builder.insertCart(request, nonce: nonce) }
         do {
-            return try NetgiroResponseDecoder.decodeInsertCart(raw.body)
+            return try NetgiroResponseDecoder.decodeInsertCart(raw.parsed)
         } catch {
             throw .decoding(call: .insertCart, httpStatus: raw.status, error)
         }
@@ -121,7 +121,7 @@ public final class NetgiroClient: Sendable {
             do {
                 let raw = try await exchange(call, build: build)
                 do {
-                    return try NetgiroResponseDecoder.decodeCart(raw.body)
+                    return try NetgiroResponseDecoder.decodeCart(raw.parsed)
                 } catch {
                     throw NetgiroClientError.decoding(call: call, httpStatus: raw.status, error)
                 }
@@ -175,7 +175,8 @@ public final class NetgiroClient: Sendable {
 
     struct RawResponse {
         var status: Int
-        var body: [UInt8]
+        /// The body, parsed once for the envelope here and the call's fields after.
+        var parsed: NetgiroResponseBody
     }
 
     /// One HTTP exchange: build and sign with `nonce`, send, read the body, check the response
@@ -210,12 +211,14 @@ public final class NetgiroClient: Sendable {
             result = NetgiroExchange.transportResult(error)
             throw Self.mapTransportError(error, call: call)
         }
-        result = (try? NetgiroResponseDecoder.decodeEnvelope(body)).map { String($0.resultCode.code) } ?? "http_\(status)"
+        // Parsed once: the envelope here, the call's fields by the caller.
+        let parsed = NetgiroResponseBody(body)
+        let envelope = try? NetgiroResponseDecoder.decodeEnvelope(parsed)
+        result = envelope.map { String($0.resultCode.code) } ?? "http_\(status)"
         logger.debug("Netgíró answered", metadata: ["call": "\(call)", "http.status": "\(status)"])
 
         // An error status whose body is no Netgíró answer (an HTML page from a proxy or Netgíró's
         // front end) carries no signature to check: say what came back, not "signature missing".
-        let envelope = try? NetgiroResponseDecoder.decodeEnvelope(body)
         if envelope == nil, let error = Self.foreignAnswer(call: call, status: status, body: body, contentType: headers.first(name: "Content-Type")) {
             throw error
         }
@@ -225,11 +228,11 @@ public final class NetgiroClient: Sendable {
         if (500...599).contains(status) {
             // A Netgíró business result is used whatever the status; anything else is a server error.
             if let envelope, envelope.resultCode.code >= 10000 {
-                return RawResponse(status: status, body: body)
+                return RawResponse(status: status, parsed: parsed)
             }
             throw .serverError(call: call, httpStatus: status, envelope: envelope)
         }
-        return RawResponse(status: status, body: body)
+        return RawResponse(status: status, parsed: parsed)
     }
 
     private func checkSignature(

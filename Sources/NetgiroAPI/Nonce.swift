@@ -114,10 +114,13 @@ struct NonceLane<Waiter> {
     /// Ordinary requests waiting for the solo turns to end.
     var waitingCount: Int { concurrentWaiting.count }
 
+    /// Whether an ordinary request may take a nonce now (no solo request under way or queued).
+    var isOpen: Bool { !soloActive && soloQueue.isEmpty }
+
     /// A request (not refused) asks for a nonce: true when it may take one now; otherwise it
     /// waits until the solo requests are done.
     mutating func concurrent(_ waiter: Waiter) -> Bool {
-        if !soloActive && soloQueue.isEmpty { return true }
+        if isOpen { return true }
         concurrentWaiting.append(waiter)
         return false
     }
@@ -150,7 +153,11 @@ extension NonceGenerator {
     /// A nonce for an ordinary request, sent while others may be in flight. Waits only while a
     /// request Netgíró refused for its nonce is being sent again solo (``NonceLane``).
     public func nonceForRequest() async -> String {
-        await withCheckedContinuation { (waiter: CheckedContinuation<String, Never>) in
+        // The common case, no solo turn: the nonce at once, without a continuation (an
+        // allocation and a suspension point per request). The check and the nonce are still one
+        // critical section.
+        if let nonce = lane.withLock({ lane in lane.isOpen ? next() : nil }) { return nonce }
+        return await withCheckedContinuation { (waiter: CheckedContinuation<String, Never>) in
             // The check and the nonce in one critical section: a solo turn that starts in between
             // would otherwise get a lower nonce than this request.
             let nonce: String? = lane.withLock { lane in lane.concurrent(waiter) ? next() : nil }

@@ -12,17 +12,29 @@ public enum NetgiroSignature {
     public static func compute(secret: NetgiroSecret, nonce: String, url: String, body: [UInt8]) -> String {
         var hasher = SHA256()
         hasher.update(data: secret.utf8)
-        hasher.update(data: Array(nonce.utf8))
-        hasher.update(data: Array(url.utf8))
+        // The strings' own UTF-8 storage, not a copy of it in an Array.
+        var nonce = nonce
+        nonce.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        var url = url
+        url.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
         hasher.update(data: body)
-        var hex = ""
-        hex.reserveCapacity(64)
-        for byte in hasher.finalize() {
-            if byte < 16 { hex += "0" }
-            hex += String(byte, radix: 16)
+        let digest = hasher.finalize()
+        // Lowercase hex, two digits a byte, written straight into the string's storage (a
+        // `String(byte, radix: 16)` and an append per byte cost more than the hash itself).
+        return digest.withUnsafeBytes { bytes in
+            String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+                var i = 0
+                for byte in bytes {
+                    out[i] = hexDigits[Int(byte >> 4)]
+                    out[i + 1] = hexDigits[Int(byte & 0x0F)]
+                    i += 2
+                }
+                return i
+            }
         }
-        return hex
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Compares a received signature with the expected one, ignoring hex case, in time that does
     /// not depend on where they differ.

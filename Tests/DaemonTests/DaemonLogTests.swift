@@ -99,3 +99,29 @@ final class WrittenLines: Sendable {
         #expect(lines.all == [#"<3>ngbridge: a\nb"#])
     }
 }
+
+/// The text line is built on bytes; it must say exactly what joining ``DaemonLogHandler/escape(_:)``
+/// and ``DaemonLogHandler/quote(_:)`` of each piece says, for every kind of text.
+@Suite struct DaemonLogTextLineTests {
+    static let texts = [
+        "", "plain", "two words", "a=b", #"say "hi""#, #"\back"#, "tab\there", "cr\rlf\n", "bell\u{07}", "del\u{7F}",
+        "c1\u{85}and\u{9F}", "sep\u{2028}para\u{2029}", "café", "é=1", #"é "q""#, "\"\u{301}x y", "ÿ\u{A0}nbsp", "日本 語",
+        "emoji 🇮🇸", "x\u{1B}[31m", "Ω\\", "\u{80}", "a\"b", "=", " ", "\"",
+    ]
+
+    @Test func eachPieceIsWrittenAsEscapeAndQuoteWriteIt() {
+        let lines = WrittenLines()
+        for (i, text) in Self.texts.enumerated() {
+            let other = Self.texts[(i + 7) % Self.texts.count]
+            let handler = DaemonLogHandler(label: "ngbridge \(other)", json: false, priorities: false) { lines.append($0) }
+            handler.log(
+                event: LogEvent(
+                    level: .notice, message: "\(text)", metadata: ["k": "\(text)", "a \(other)": "\(other)"], source: "t", file: "f",
+                    function: "g", line: 1))
+            let expected = "notice \(DaemonLogHandler.escape("ngbridge \(other)")): \(DaemonLogHandler.escape(text)) "
+                + "\(DaemonLogHandler.escape("a \(other)"))=\(DaemonLogHandler.quote(other)) k=\(DaemonLogHandler.quote(text))"
+            #expect(lines.all.last == expected, "\(text.debugDescription)")
+        }
+        #expect(lines.all.count == Self.texts.count)
+    }
+}

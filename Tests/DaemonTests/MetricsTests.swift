@@ -1,4 +1,5 @@
 import Foundation
+@testable import NetgiroAPI
 import PinpadProtocol
 import Testing
 
@@ -126,6 +127,26 @@ import Testing
         #expect(took >= 0 && took < 120)
         #expect(metrics.value("ngbridge_payments_finished_total", ["state": "paid"]) == 1)
         #expect(metrics.value("ngbridge_payments_started_total") == 1)
+    }
+
+    /// Request and Netgíró metrics are kept by their labels after the first use: the same labels
+    /// keep counting into the same series, other labels get their own.
+    @Test func requestAndNetgiroSeriesCountOnByTheirLabels() async throws {
+        let metrics = TillAPIMetrics()
+        for _ in 0..<3 { metrics.countRequest(method: "POST", route: "/v1/payments", status: 201, duration: .milliseconds(3)) }
+        metrics.countRequest(method: "POST", route: "/v1/payments", status: 409, duration: .milliseconds(1))
+        metrics.countRequest(method: "GET", route: "unmatched", status: 404)
+        for result in ["10000", "10000", "http_500"] {
+            metrics.recordNetgiro(NetgiroExchange(operation: "InsertCart", result: result, duration: .milliseconds(20)))
+        }
+        let text = Exposition(String(decoding: await metrics.scrape(), as: UTF8.self))
+        #expect(text.value("ngbridge_http_requests_total", ["method": "POST", "route": "/v1/payments", "status": "201"]) == 3)
+        #expect(text.value("ngbridge_http_requests_total", ["method": "POST", "route": "/v1/payments", "status": "409"]) == 1)
+        #expect(text.value("ngbridge_http_requests_total", ["method": "GET", "route": "unmatched", "status": "404"]) == 1)
+        #expect(text.value("ngbridge_http_request_duration_seconds_count", ["method": "POST", "route": "/v1/payments"]) == 4)
+        #expect(text.value("ngbridge_http_request_duration_seconds_count", ["method": "GET", "route": "unmatched"]) == nil)
+        #expect(text.value("ngbridge_netgiro_request_duration_seconds_count", ["operation": "InsertCart", "result": "10000"]) == 2)
+        #expect(text.value("ngbridge_netgiro_request_duration_seconds_count", ["operation": "InsertCart", "result": "http_500"]) == 1)
     }
 
     @Test func linkStateAndErrorsPerTerminalGrowByWhatIsNewAtEachScrape() async throws {

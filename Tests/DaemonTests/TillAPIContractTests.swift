@@ -211,6 +211,10 @@ import Testing
         // The server's SSE framing matches the message schema: id, event, data as JSON.
         let text = TillAPIServer.serverSentEvent(TillPaymentEvent(sequence: 3, kind: .state, state: .processing))
         #expect(text.hasPrefix("id: 3\nevent: state\ndata: {") && text.hasSuffix("}\n\n"))
+        // Exactly the id, the event's kind, the event's JSON as the API's encoder writes it.
+        let event = TillPaymentEvent(sequence: 12, kind: .outcome, state: .paid)
+        let json = String(decoding: try TillAPIJSON.encoder.encode(event), as: UTF8.self)
+        #expect(TillAPIServer.serverSentEvent(event) == "id: 12\nevent: outcome\ndata: \(json)\n\n")
     }
 }
 

@@ -89,6 +89,29 @@ import Testing
         #expect(throws: NetgiroDecodingError.self) { try NetgiroResponseDecoder.decodeInsertCart([]) }
     }
 
+    /// The client parses a body once and reads its envelope and then its call's fields from that
+    /// parse: the same answers, and the same refusals, as decoding the bytes each time.
+    @Test func aBodyParsedOnceDecodesAsItsBytesDo() throws {
+        let cart = #"{"success":true,"Message":"ok","ResultCode":"200","PaymentSuccessful":1,"PaymentInfo":{"TransactionId":"t-1","TotalAmount":4990.5,"StatusId":2}}"#
+        let insert = #"{"Success":true,"ResultCode":200,"TransactionId":"t-2","ProcessCartCheckIntervalMiliseconds":"250"}"#
+        let parsedCart = NetgiroResponseBody(Array(cart.utf8))
+        #expect(try NetgiroResponseDecoder.decodeEnvelope(parsedCart) == NetgiroResponseDecoder.decodeEnvelope(Array(cart.utf8)))
+        #expect(try NetgiroResponseDecoder.decodeCart(parsedCart) == NetgiroResponseDecoder.decodeCart(Array(cart.utf8)))
+        #expect(try NetgiroResponseDecoder.decodeCart(parsedCart).paymentInfo?.totalAmount == Decimal(string: "4990.5"))
+        let parsedInsert = NetgiroResponseBody(Array(insert.utf8))
+        #expect(try NetgiroResponseDecoder.decodeInsertCart(parsedInsert) == NetgiroResponseDecoder.decodeInsertCart(Array(insert.utf8)))
+        #expect(try NetgiroResponseDecoder.decodeInsertCart(parsedInsert).processCartCheckInterval == .milliseconds(250))
+        for bad in ["<html>oops</html>", "[1,2]", #"{"Success":true}"#, ""] {
+            let bytes = Array(bad.utf8)
+            var fromBytes: NetgiroDecodingError?
+            do { _ = try NetgiroResponseDecoder.decodeCart(bytes) } catch { fromBytes = error }
+            var fromParsed: NetgiroDecodingError?
+            do { _ = try NetgiroResponseDecoder.decodeCart(NetgiroResponseBody(bytes)) } catch { fromParsed = error }
+            #expect(fromBytes != nil && fromParsed == fromBytes, "\(bad)")
+            #expect(throws: NetgiroDecodingError.self) { try NetgiroResponseDecoder.decodeEnvelope(NetgiroResponseBody(bytes)) }
+        }
+    }
+
     @Test func everyResultCodeMapped() {
         let expected: [Int: ResultCode] = [
             200: .ok, 400: .badRequest, 500: .serverError, 10200: .paymentCompleted, 10201: .paymentCancelled,

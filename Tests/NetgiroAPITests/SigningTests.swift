@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -27,6 +28,20 @@ import Testing
             !NetgiroSignature.verify(
                 signature: signature, secret: .publicSandbox, nonce: "39084373214935209",
                 url: "https://api.test.netgiro.is/v1/Checkout/InsertCart", body: Array(body.utf8)))
+    }
+
+    /// The signature is the digest's lowercase hex, two digits a byte (leading zeros kept), for
+    /// non-ASCII URLs and bodies too.
+    @Test func signatureIsTheDigestInLowercaseHex() {
+        for i in 0..<64 {
+            let nonce = String(1_733_400_000_000_000 + i * 7919)
+            let url = "https://test.netgiro.is/api/checkout/InsertCart?x=\(i)&é=ð"
+            let body = Array("{\"Amount\":\(i * 1000),\"Reference\":\"Þ-\(i)\"}".utf8)
+            var hasher = SHA256()
+            hasher.update(data: Array("secret-\(i)".utf8) + Array(nonce.utf8) + Array(url.utf8) + body)
+            let expected = hasher.finalize().map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+            #expect(NetgiroSignature.compute(secret: NetgiroSecret("secret-\(i)"), nonce: nonce, url: url, body: body) == expected)
+        }
     }
 
     @Test func secretIsRedacted() {
