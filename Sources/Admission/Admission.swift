@@ -102,6 +102,9 @@ public struct Admission: Sendable {
         /// A request with the same Idempotency-Key is being started (a till's retry overtook it):
         /// decide again once it has started or failed to — then the key's payment is in the journal.
         case waitForSameKey(paymentID: String)
+        /// Decided without the journal's history, the answer would not be a start: read the
+        /// history (the payments under the key and the reference) and decide again with it.
+        case readHistory
         case refuse(PaymentServiceError)
     }
 
@@ -127,26 +130,56 @@ public struct Admission: Sendable {
     // MARK: - Events
 
     /// Decides on a request, given the terminals and the journal as they are `now`.
-    public mutating func admit(_ attempt: Attempt, terminals: Terminals, history: History, now: Date) -> Decision {
-        let request = attempt.request
+    ///
+    /// `history` nil: the journal was not read. Only a start is decided then — everything else
+    /// is ``Decision/readHistory`` — and the shell passes ``historyPermitsStart(_:_:)`` to the
+    /// journal, which checks it in the transaction that writes the payment; if the history
+    /// forbids the start there, nothing is written and the request is decided again with that
+    /// history. A new payment so costs the journal one trip (the write), not two.
+    public mutating func admit(_ attempt: Attempt, terminals: Terminals, history: History?, now: Date) -> Decision {
         guard takingPayments else { return .refuse(.shuttingDown) }
 
         // A key seen before: that payment, whatever the pads are doing now.
-        if let key = attempt.idempotencyKey, history.keyed == nil, let other = starting[key] {
+        if let key = attempt.idempotencyKey, history?.keyed == nil, let other = starting[key] {
             return .waitForSameKey(paymentID: other)
         }
+        guard let history else {
+            let decision = admitToTerminal(attempt, terminals: terminals, now: now)
+            if case .start = decision { return decision }
+            return .readHistory
+        }
         if attempt.idempotencyKey != nil, let earlier = history.keyed {
-            guard Self.sameRequest(earlier.request, request, defaultConfirmation: settings.defaultConfirmation) else {
+            guard Self.sameRequest(earlier.request, attempt.request, defaultConfirmation: settings.defaultConfirmation) else {
                 return .refuse(.idempotencyKeyReused)
             }
             return .replay(earlier)
         }
 
         // Before the terminal: a second sale for the same reference is refused whatever the pads do.
-        if let holder = Self.referenceHolder(history.sameReference), !holder.isFinished || request.repeat != true {
-            return .refuse(.referenceInUse(Self.view(holder)))
-        }
+        if let holder = Self.holderRefusing(attempt, history) { return .refuse(.referenceInUse(Self.view(holder))) }
+        return admitToTerminal(attempt, terminals: terminals, now: now)
+    }
 
+    /// Whether the journal's `history` lets `attempt` start: no payment under its key yet, and
+    /// its reference neither in flight nor paid (or unknown) unless the request says `repeat`.
+    /// The same rules as ``admit(_:terminals:history:now:)``'s, for the journal to check in the
+    /// transaction that writes the new payment.
+    public static func historyPermitsStart(_ attempt: Attempt, _ history: History) -> Bool {
+        if attempt.idempotencyKey != nil, history.keyed != nil { return false }
+        return holderRefusing(attempt, history) == nil
+    }
+
+    /// The payment holding the request's reference, when it refuses the request: one in flight,
+    /// or one paid (or unknown) when the request is not a deliberate repeat.
+    private static func holderRefusing(_ attempt: Attempt, _ history: History) -> PaymentRecord? {
+        guard let holder = referenceHolder(history.sameReference), !holder.isFinished || attempt.request.repeat != true else { return nil }
+        return holder
+    }
+
+    /// The rest of a decision, once the history allows the request: the terminal, and the
+    /// request as the checkout runs it.
+    private mutating func admitToTerminal(_ attempt: Attempt, terminals: Terminals, now: Date) -> Decision {
+        let request = attempt.request
         let terminalID: String
         switch chooseTerminal(named: request.terminal, terminals) {
         case .chosen(let id): terminalID = id

@@ -160,8 +160,10 @@ public actor DaemonPaymentService: PaymentService {
     public func start(_ request: TillPaymentRequest, idempotencyKey: String?) async throws(PaymentServiceError) -> PaymentStart {
         let id = UUID().uuidString.lowercased()
         let attempt = Admission.Attempt(request: request, idempotencyKey: idempotencyKey, paymentID: id, arrivedAt: Date())
-        let checkoutRequest: PaymentRequest
-        decision: while true {
+        // Not read yet: the core decides a start without the journal, and the journal checks the
+        // core's rule on the key and the reference in the transaction that writes the payment.
+        var history: Admission.History?
+        while true {
             // Listening before looking: a pad that links between the look and the wait below is
             // not missed.
             let changes = await terminals.watchChanges()
@@ -169,21 +171,18 @@ public actor DaemonPaymentService: PaymentService {
             let pads = Admission.Terminals(
                 known: listed.map(\.id), online: await terminals.onlineIDs(),
                 prompts: Dictionary(listed.compactMap { t in t.prompts.map { (t.id, $0) } }, uniquingKeysWith: { a, _ in a }))
-            var history = Admission.History()
-            do {
-                (history.keyed, history.sameReference) = try await runner.journal.admissionHistory(
-                    idempotencyKey: idempotencyKey, reference: request.reference)
-            } catch {
-                throw .internalError("the journal could not be read: \(error)")
-            }
             switch admission.admit(attempt, terminals: pads, history: history, now: Date()) {
             case .replay(let earlier):
                 return PaymentStart(payment: Admission.view(earlier), replayed: true)
             case .refuse(let refusal):
                 throw refusal
-            case .start(let admitted):
-                checkoutRequest = admitted
-                break decision
+            case .readHistory:
+                do {
+                    let read = try await runner.journal.admissionHistory(idempotencyKey: idempotencyKey, reference: request.reference)
+                    history = Admission.History(keyed: read.keyed, sameReference: read.sameReference)
+                } catch {
+                    throw .internalError("the journal could not be read: \(error)")
+                }
             case .waitForTerminal(_, let until):
                 // The pad is known but away (line noise, a replug): look again when a terminal
                 // changes, or when the grace is over (the core then answers terminal-offline).
@@ -192,11 +191,29 @@ public actor DaemonPaymentService: PaymentService {
             case .waitForSameKey:
                 // The same key's first request is being journaled (one write): look again then.
                 do { try await Task.sleep(for: .milliseconds(5)) } catch { throw .shuttingDown }
+            case .start(let admitted):
+                switch try await start(admitted, attempt: attempt) {
+                case .started(let started): return started
+                case .forbidden(let found): history = found  // nothing was written: decide again with it
+                }
             }
         }
-        guard let pad = await terminals.terminal(checkoutRequest.terminalID) else {  // gone since the core looked
+    }
+
+    private enum Started {
+        case started(PaymentStart)
+        /// The journal's history, read in the transaction that would have written the payment,
+        /// forbade it: nothing was written.
+        case forbidden(Admission.History)
+    }
+
+    /// Starts an admitted payment: its journal row (checked against the history in the same
+    /// transaction), then its run on the terminal.
+    private func start(_ admitted: PaymentRequest, attempt: Admission.Attempt) async throws(PaymentServiceError) -> Started {
+        let id = attempt.paymentID
+        guard let pad = await terminals.terminal(admitted.terminalID) else {  // gone since the core looked
             admission.startFailed(id)
-            throw .terminalOffline(checkoutRequest.terminalID, retryAfter: admission.settings.retryAfterSeconds)
+            throw .terminalOffline(admitted.terminalID, retryAfter: admission.settings.retryAfterSeconds)
         }
 
         let log = newLog(id)
@@ -206,13 +223,18 @@ public actor DaemonPaymentService: PaymentService {
         let handle: PaymentHandle
         do {
             handle = try await runner.start(
-                checkoutRequest, terminal: terminal, idempotencyKey: idempotencyKey, id: id, observer: observer(id, log),
-                onEnd: { [weak self] record in await self?.ended(id, record) })
+                admitted, terminal: terminal, idempotencyKey: attempt.idempotencyKey, id: id, observer: observer(id, log),
+                onEnd: { [weak self] record in await self?.ended(id, record) },
+                admissible: { keyed, sameReference in
+                    Admission.historyPermitsStart(attempt, Admission.History(keyed: keyed, sameReference: sameReference))
+                })
         } catch {
             logs.withLock { $0[id] = nil }
             admission.startFailed(id)
             switch error {
             case .invalidRequest(let problem): throw Admission.refusal(for: problem)
+            case .inadmissible(let keyed, let sameReference):
+                return .forbidden(Admission.History(keyed: keyed, sameReference: sameReference))
             case .referenceInFlight(_, let other):
                 // Started between the core's look at the journal and ours.
                 guard let record = try? await runner.journal.payment(id: other) else { throw .internalError("payment \(other) holds the reference but cannot be read") }
@@ -223,10 +245,10 @@ public actor DaemonPaymentService: PaymentService {
         if handle.id != id {  // a concurrent request with the same key won the race
             logs.withLock { $0[id] = nil }
             admission.startFailed(id)
-            return PaymentStart(payment: Admission.view(handle.record), replayed: true)
+            return .started(PaymentStart(payment: Admission.view(handle.record), replayed: true))
         }
         admission.started(id)
-        return PaymentStart(payment: Admission.view(handle.record), replayed: false)
+        return .started(PaymentStart(payment: Admission.view(handle.record), replayed: false))
     }
 
     public func payment(id: String) async -> TillPayment? {

@@ -38,11 +38,13 @@ public actor PaymentRunner {
 
     /// Starts a payment on `terminal`. With an `idempotencyKey` seen before, returns that payment
     /// (running or finished) instead of starting a second one. A reference with a payment in
-    /// flight is refused.
+    /// flight is refused. `admissible` is checked by the journal in the transaction that writes
+    /// the payment (``PaymentJournal/create(_:idempotencyKey:started:admissible:)``).
     public func start(
         _ request: PaymentRequest, terminal: any CustomerTerminal, idempotencyKey: String? = nil,
         id: String = UUID().uuidString.lowercased(), observer: PaymentObserver? = nil,
-        onEnd: @escaping @Sendable (PaymentRecord) async -> Void = { _ in }
+        onEnd: @escaping @Sendable (PaymentRecord) async -> Void = { _ in },
+        admissible: PaymentJournal.Admissible? = nil
     ) async throws(PaymentStartError) -> PaymentHandle {
         var checkout: Checkout
         do {
@@ -61,7 +63,7 @@ public actor PaymentRunner {
         }
         let creation: PaymentJournal.Creation
         do {
-            creation = try await journal.create(checkout.record, idempotencyKey: idempotencyKey, started: started)
+            creation = try await journal.create(checkout.record, idempotencyKey: idempotencyKey, started: started, admissible: admissible)
         } catch {
             if case .referenceInFlight(let reference, let other) = error {
                 throw .referenceInFlight(reference: reference, paymentID: other)
@@ -71,6 +73,8 @@ public actor PaymentRunner {
         switch creation {
         case .existing(let record):
             return active[record.id] ?? PaymentHandle(record: record, inbox: nil)
+        case .inadmissible(let keyed, let sameReference):
+            throw .inadmissible(keyed: keyed, sameReference: sameReference)
         case .created:
             let rest = actions
             return launch(checkout, shown: fresh, terminal: terminal, observer: observer, onEnd: onEnd) { _, _ in rest }

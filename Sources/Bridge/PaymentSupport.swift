@@ -37,6 +37,9 @@ public enum PaymentStartError: Error, Sendable, Hashable, CustomStringConvertibl
     case referenceInFlight(reference: String, paymentID: String)
     /// The journal could not record the payment, so it was not started.
     case journal(JournalError)
+    /// The caller's admissibility check refused the payment given what the journal holds under
+    /// its key and its reference (read in the transaction that would have written it).
+    case inadmissible(keyed: PaymentRecord?, sameReference: [PaymentRecord])
 
     public var description: String {
         switch self {
@@ -44,6 +47,8 @@ public enum PaymentStartError: Error, Sendable, Hashable, CustomStringConvertibl
         case .referenceInFlight(let reference, let id):
             return "a payment for reference \(reference) is already in flight (payment \(id)) — wait for its outcome or cancel it"
         case .journal(let e): return "the payment was not started: \(e)"
+        case .inadmissible(let keyed, _):
+            return keyed.map { "the idempotency key already names payment \($0.id)" } ?? "the reference is held by another payment"
         }
     }
 }

@@ -117,7 +117,14 @@ public final class PaymentJournal: Sendable {
         case created(PaymentRecord)
         /// The idempotency key was seen before: this is that payment (not a second one).
         case existing(PaymentRecord)
+        /// `admissible` refused the payment given what the journal holds under its key and its
+        /// reference (here, as read in the same transaction): nothing was written.
+        case inadmissible(keyed: PaymentRecord?, sameReference: [PaymentRecord])
     }
+
+    /// Whether a new payment may be written, given the payment under its idempotency key (if
+    /// any) and every payment for its reference, read in the transaction that would write it.
+    public typealias Admissible = @Sendable (_ keyed: PaymentRecord?, _ sameReference: [PaymentRecord]) -> Bool
 
     /// Records a new payment (phase `created`) — or, if `idempotencyKey` was seen before, returns
     /// the payment it named. A reference with a payment still in flight is refused.
@@ -125,14 +132,29 @@ public final class PaymentJournal: Sendable {
     /// With `started`, the payment's first transition is written in the same transaction: the
     /// row holds `started.record` and the history its first step, so a new payment costs one
     /// commit (one fsync) before its first prompt, not two.
+    ///
+    /// With `admissible`, the payments under the key and the reference are read in the same
+    /// transaction and handed to it; when it answers false, nothing is written
+    /// (``Creation/inadmissible(keyed:sameReference:)``). The caller then needs no read of its
+    /// own before the write, and no other payment can come between its check and the write.
     public func create(
-        _ record: PaymentRecord, idempotencyKey: String? = nil, started: PaymentTransition? = nil
+        _ record: PaymentRecord, idempotencyKey: String? = nil, started: PaymentTransition? = nil, admissible: Admissible? = nil
     ) async throws(JournalError) -> Creation {
         let record = started?.record ?? record
         do {
             let encoded = try Self.encode(record)
             return try await writer.write { db -> Creation in
                 // Cached statements: each is compiled once per connection, not on every payment.
+                if let admissible {
+                    let keyed = try idempotencyKey.flatMap { key in
+                        try Data.fetchOne(db.cachedStatement(sql: "SELECT record FROM payment WHERE idempotencyKey = ?"), arguments: [key])
+                    }.map(Self.decode)
+                    let sameReference = try Data.fetchAll(
+                        db.cachedStatement(sql: "SELECT record FROM payment WHERE reference = ? ORDER BY createdAt, id"),
+                        arguments: [record.reference]
+                    ).map(Self.decode)
+                    guard admissible(keyed, sameReference) else { return .inadmissible(keyed: keyed, sameReference: sameReference) }
+                }
                 if let idempotencyKey,
                     let existing = try Data.fetchOne(
                         db.cachedStatement(sql: "SELECT record FROM payment WHERE idempotencyKey = ?"), arguments: [idempotencyKey])

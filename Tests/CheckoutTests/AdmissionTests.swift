@@ -223,6 +223,55 @@ import Testing
         }
     }
 
+    // MARK: Deciding before the journal is read
+
+    @Test func unreadHistoryDecidesOnlyAStartAndAsksForTheHistoryOtherwise() {
+        var admission = Admission(settings: Self.settings)
+        // A free pad: started without a read; the journal then checks the history as it writes.
+        guard case .start = admission.admit(Self.attempt(Self.coffeeAndBun, key: "k", id: "p-1"), terminals: Self.onePad, history: nil, now: Self.t0)
+        else {
+            Issue.record("a request for a free pad was not started without the history")
+            return
+        }
+        // The pad busy: the answer may be a replay or a reference refusal, which only the
+        // history can tell — so the core asks for it instead of answering terminal-busy.
+        var other = Self.coffeeAndBun
+        other.reference = "R-2"
+        #expect(admission.admit(Self.attempt(other, id: "p-2"), terminals: Self.onePad, history: nil, now: Self.t0) == .readHistory)
+        #expect(admission.admit(Self.attempt(other, id: "p-2"), terminals: Self.onePad, history: .init(), now: Self.t0)
+            == .refuse(.terminalBusy(terminal: "PAD-1", payment: "p-1")))
+        // The pad away within the grace, or a bad amount: with the history as well.
+        var fresh = Admission(settings: Self.settings)
+        #expect(fresh.admit(Self.attempt(other), terminals: Self.padAway, history: nil, now: Self.t0) == .readHistory)
+        var tooSmall = other
+        tooSmall.amount = 50
+        tooSmall.items = nil
+        #expect(fresh.admit(Self.attempt(tooSmall), terminals: Self.onePad, history: nil, now: Self.t0) == .readHistory)
+        #expect(fresh.busy.isEmpty)
+        // Shutting down needs no history.
+        fresh.stopTakingPayments()
+        #expect(fresh.admit(Self.attempt(other), terminals: Self.onePad, history: nil, now: Self.t0) == .refuse(.shuttingDown))
+    }
+
+    @Test func theJournalsCheckIsTheCoresRuleOnKeyAndReference() {
+        let keyed = Admission.History(keyed: Self.record(Self.coffeeAndBun, phase: .declined))
+        #expect(!Admission.historyPermitsStart(Self.attempt(Self.coffeeAndBun, key: "k"), keyed))
+        #expect(Admission.historyPermitsStart(Self.attempt(Self.coffeeAndBun), .init()))
+        var again = Self.coffeeAndBun
+        again.repeat = true
+        for phase in [PaymentPhase.paid, .unknown, .awaitingCustomer, .declined] {
+            let history = Admission.History(sameReference: [Self.record(Self.coffeeAndBun, phase: phase)])
+            // Exactly when admit, given the same history, would not start the payment.
+            for request in [Self.coffeeAndBun, again] {
+                var admission = Admission(settings: Self.settings)
+                let decision = admission.admit(Self.attempt(request), terminals: Self.onePad, history: history, now: Self.t0)
+                let started: Bool
+                if case .start = decision { started = true } else { started = false }
+                #expect(Admission.historyPermitsStart(Self.attempt(request), history) == started, "\(phase), repeat \(request.repeat ?? false)")
+            }
+        }
+    }
+
     // MARK: Cancel requested
 
     @Test func cancelIsAskedOfTheCheckoutAndTheStateComesFromItsRecord() {

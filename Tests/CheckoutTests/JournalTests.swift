@@ -1,4 +1,5 @@
 import Foundation
+import Common
 @testable import NetgiroAPI
 @testable import NetgiroModels
 import Testing
@@ -169,6 +170,34 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         #expect(noKey.sameReference.map(\.id) == ["pay-3"])
         let nothing = try await journal.admissionHistory(idempotencyKey: "key-9", reference: "R-9")
         #expect(nothing.keyed == nil && nothing.sameReference.isEmpty)
+    }
+
+    @Test func createHandsTheKeyedAndSameReferencePaymentsToTheCheckAndWritesNothingWhenItRefuses() async throws {
+        let tmp = TempJournal()
+        defer { tmp.remove() }
+        let journal = try tmp.open()
+        var first = newRecord(id: "pay-1", reference: "R-1")
+        _ = try await journal.create(first, idempotencyKey: "key-1")
+        first.phase = .paid
+        first.finishedAt = first.createdAt
+        try await journal.record(PaymentTransition(from: .created, record: first, cause: "paid", at: first.createdAt))
+
+        // Refused: what the check saw comes back, and no row was written.
+        let seen = Locked<[String]>([])
+        let refused = try await journal.create(newRecord(id: "pay-2", reference: "R-1"), idempotencyKey: "key-2") { keyed, sameReference in
+            seen.withLock { $0 = [keyed?.id ?? "-"] + sameReference.map(\.id) }
+            return false
+        }
+        #expect(refused == .inadmissible(keyed: nil, sameReference: [first]))
+        #expect(seen.withLock { $0 } == ["-", "pay-1"])
+        #expect(try await journal.payment(id: "pay-2") == nil)
+        // The key's payment is handed over too.
+        let keyed = try await journal.create(newRecord(id: "pay-3", reference: "R-9"), idempotencyKey: "key-1") { keyed, _ in keyed == nil }
+        #expect(keyed == .inadmissible(keyed: first, sameReference: []))
+        // Allowed: written as without a check.
+        let allowed = try await journal.create(newRecord(id: "pay-2", reference: "R-1"), idempotencyKey: "key-2") { _, _ in true }
+        #expect(allowed == .created(newRecord(id: "pay-2", reference: "R-1")))
+        #expect(try await journal.payment(id: "pay-2")?.id == "pay-2")
     }
 
     @Test func aReferenceInFlightIsRefusedUntilItsPaymentIsFinal() async throws {
