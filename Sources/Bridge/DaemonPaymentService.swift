@@ -163,14 +163,10 @@ public actor DaemonPaymentService: PaymentService {
         // Not read yet: the core decides a start without the journal, and the journal checks the
         // core's rule on the key and the reference in the transaction that writes the payment.
         var history: Admission.History?
+        // Terminal changes, listened to once a wait for a pad is on the cards.
+        var changes: AsyncStream<Void>??
         while true {
-            // Listening before looking: a pad that links between the look and the wait below is
-            // not missed.
-            let changes = await terminals.watchChanges()
-            let listed = await terminals.list()
-            let pads = Admission.Terminals(
-                known: listed.map(\.id), online: await terminals.onlineIDs(),
-                prompts: Dictionary(listed.compactMap { t in t.prompts.map { (t.id, $0) } }, uniquingKeysWith: { a, _ in a }))
+            let pads = await terminals.admissionTerminals()
             switch admission.admit(attempt, terminals: pads, history: history, now: Date()) {
             case .replay(let earlier):
                 return PaymentStart(payment: Admission.view(earlier), replayed: true)
@@ -186,7 +182,13 @@ public actor DaemonPaymentService: PaymentService {
             case .waitForTerminal(_, let until):
                 // The pad is known but away (line noise, a replug): look again when a terminal
                 // changes, or when the grace is over (the core then answers terminal-offline).
-                await firstTerminalChange(changes, orAt: until)
+                // Listening before looking again: a pad that links between that look and the
+                // wait is not missed.
+                guard let listening = changes else {
+                    changes = .some(await terminals.watchChanges())
+                    continue
+                }
+                await firstTerminalChange(listening, orAt: until)
                 if Task.isCancelled { throw .shuttingDown }
             case .waitForSameKey:
                 // The same key's first request is being journaled (one write): look again then.

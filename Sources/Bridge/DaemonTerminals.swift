@@ -1,3 +1,4 @@
+import Admission
 import Checkout
 import Common
 import DeviceWatch
@@ -15,10 +16,20 @@ public protocol PaymentTerminals: Sendable {
     /// request waiting for an absent pad looks again at once rather than on a timer; nil when
     /// the source cannot tell (it is then looked at every 50 ms).
     func watchChanges() async -> AsyncStream<Void>?
+    /// What admission looks at, in one call: every terminal, the linked ones, and the prompts
+    /// each linked pad announced.
+    func admissionTerminals() async -> Admission.Terminals
 }
 
 extension PaymentTerminals {
     public func watchChanges() async -> AsyncStream<Void>? { nil }
+
+    public func admissionTerminals() async -> Admission.Terminals {
+        let listed = await list()
+        return Admission.Terminals(
+            known: listed.map(\.id), online: await onlineIDs(),
+            prompts: Dictionary(listed.compactMap { t in t.prompts.map { (t.id, $0) } }, uniquingKeysWith: { a, _ in a }))
+    }
 }
 
 /// Returns at the first change `changes` reports (or its end), or at `deadline`, whichever
@@ -101,6 +112,18 @@ public actor DaemonTerminals: PaymentTerminals {
     public func onlineIDs() -> [String] { sessions.filter { $0.value.online }.keys.sorted() }
 
     public func isOnline(_ id: String) -> Bool { sessions[id]?.online ?? false }
+
+    /// The same terminals and prompts as ``list()`` gives admission, without the till's view
+    /// of each pad (names decoded, problems described) that a new payment does not need.
+    public func admissionTerminals() -> Admission.Terminals {
+        var online: [String] = []
+        var prompts: [String: [String]] = [:]
+        for (id, s) in sessions where s.online {
+            online.append(id)
+            if let info = s.info { prompts[id] = Self.promptNames(info) }
+        }
+        return Admission.Terminals(known: sessions.keys, online: online, prompts: prompts)
+    }
 
     public func list() -> [TillTerminal] {
         sessions.keys.sorted().map { id in
