@@ -274,7 +274,7 @@ public struct TillAPIServer: Sendable {
     /// One event as written on the stream: `id`, `event` and `data` lines and a blank line. The
     /// JSON goes into the buffer as the encoder's bytes (no String made of it and copied again).
     static func serverSentEventBuffer(_ event: TillPaymentEvent) -> ByteBuffer {
-        let data = (try? TillAPIJSON.encoder.encode(event)) ?? Data("{}".utf8)
+        let data = (try? TillAPIJSON.eventEncoder.encode(event)) ?? Data("{}".utf8)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(data.count + 64)
         buffer.writeStaticString("id: ")
