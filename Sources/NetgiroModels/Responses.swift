@@ -214,10 +214,15 @@ struct LenientObject {
     private func value(_ key: String) -> Any? {
         // JSON null is NSNull. Asked of the value's type, not of the value: `v is NSNull` on a
         // String first bridges it to NSString to ask (~4.5 k instructions a field).
-        guard let v = values[key] ?? values.first(where: { Self.sameIgnoringCase($0.key, key) })?.value,
-            !(type(of: v) is NSNull.Type)
-        else { return nil }
+        guard let v = values[key] ?? otherwiseSpelled(key), !(type(of: v) is NSNull.Type) else { return nil }
         return v
+    }
+
+    /// A field absent as spelled: a walk over the keys alone (the values, `Any`s, are not
+    /// copied on the way), then one lookup.
+    private func otherwiseSpelled(_ key: String) -> Any? {
+        guard let spelled = values.keys.first(where: { Self.sameIgnoringCase($0, key) }) else { return nil }
+        return values[spelled]
     }
 
     /// Equal but for the case of ASCII letters (the keys Netgíró sends and this module asks for
