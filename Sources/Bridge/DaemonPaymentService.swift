@@ -45,20 +45,20 @@ public actor DaemonPaymentService: PaymentService {
     final class EventLog: Sendable {
         struct State {
             var events: [TillPaymentEvent] = []
-            var listeners: [AsyncStream<TillPaymentEvent>.Continuation] = []
+            var listeners: [AsyncStream<TillPaymentEvent?>.Continuation] = []
             var finished = false
         }
         /// Lock: written by the payment's loop, read by till requests (any task); nothing
         /// waits under it.
         let state = Locked(State())
 
-        func subscribe() -> AsyncStream<TillPaymentEvent> {
-            let (stream, continuation) = AsyncStream.makeStream(of: TillPaymentEvent.self, bufferingPolicy: .unbounded)
+        func subscribe() -> PaymentEvents {
+            let (events, continuation) = PaymentEvents.make()
             state.withLock { s in
                 for event in s.events { continuation.yield(event) }
                 if s.finished { continuation.finish() } else { s.listeners.append(continuation) }
             }
-            return stream
+            return events
         }
 
         /// A state event when the payment's state for the till changed; true if it did.
@@ -258,7 +258,7 @@ public actor DaemonPaymentService: PaymentService {
         return Admission.view(handle.record)
     }
 
-    public func events(id: String) async -> AsyncStream<TillPaymentEvent>? {
+    public func events(id: String) async -> PaymentEvents? {
         if let log = logs.withLock({ $0[id] }) { return log.subscribe() }
         // A payment from before this process (recovered or finished): its state now, then what follows.
         guard let handle = await runner.payment(id: id) else { return nil }

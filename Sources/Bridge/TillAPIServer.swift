@@ -221,7 +221,7 @@ public struct TillAPIServer: Sendable {
 
     func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        guard let stream = await service.events(id: id) else { throw TillAPIProblem.notFound("no payment \(id)") }
+        guard let events = await service.events(id: id) else { throw TillAPIProblem.notFound("no payment \(id)") }
         let after = try TillAPIValidation.lastEventID(request.headers[.init("Last-Event-ID")!])
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -231,26 +231,25 @@ public struct TillAPIServer: Sendable {
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
-                // The payment's event log and keep-alive ticks through one stream, so one loop
-                // writes both; the two feeding it are children of this response, ending with it.
-                let (merged, continuation) = AsyncStream.makeStream(of: TillPaymentEvent?.self)
-                try await withThrowingTaskGroup(of: Void.self) { feeders in
-                    feeders.addTask {
-                        for await event in stream { continuation.yield(event) }
-                        continuation.finish()
-                    }
-                    feeders.addTask {
+                // Keep-alive ticks go into the payment's own event stream (as nil), so one loop
+                // writes both and each event reaches it without a copy through a second stream;
+                // the ticker is a child of this response, ending with it.
+                try await withThrowingTaskGroup(of: Void.self) { ticker in
+                    ticker.addTask {
                         while (try? await Task.sleep(for: keepAlive)) != nil {
-                            continuation.yield(nil)
+                            events.tick()
                         }
                     }
-                    defer { feeders.cancelAll() }
+                    defer {
+                        ticker.cancelAll()
+                        events.end()
+                    }
                     // The stream ends on a graceful shutdown: the handler finishes it (waking the
                     // loop if it waits) and nothing is written once shutdown began. Not
                     // `cancelOnGracefulShutdown()`, which merges the stream with the shutdown's
                     // own sequence: a third task hop and a merge state machine for every event.
                     try await withGracefulShutdownHandler {
-                        for await item in merged {
+                        for await item in events.stream {
                             if Task.isShuttingDownGracefully { break }
                             guard let event = item else {
                                 try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
@@ -261,7 +260,7 @@ public struct TillAPIServer: Sendable {
                             if event.kind == .outcome { break }
                         }
                     } onGracefulShutdown: {
-                        continuation.finish()
+                        events.end()
                     }
                 }
                 try await writer.finish(nil)
@@ -275,7 +274,7 @@ public struct TillAPIServer: Sendable {
     /// One event as written on the stream: `id`, `event` and `data` lines and a blank line. The
     /// JSON goes into the buffer as the encoder's bytes (no String made of it and copied again).
     static func serverSentEventBuffer(_ event: TillPaymentEvent) -> ByteBuffer {
-        let data = (try? TillAPIJSON.encoder.encode(event)) ?? Data("{}".utf8)
+        let data = (try? TillAPIJSON.eventEncoder.encode(event)) ?? Data("{}".utf8)
         var buffer = ByteBuffer()
         buffer.reserveCapacity(data.count + 64)
         buffer.writeStaticString("id: ")

@@ -27,7 +27,8 @@ public struct JournalWriteCounts: Sendable, Hashable {
 /// others, and writes of one caller stay in the order it made them.
 ///
 /// A write that fails inside the transaction (a refusal such as a reference in flight, or a
-/// constraint) rolls back to its savepoint and fails alone; the others in its batch commit. When
+/// constraint) rolls back to its savepoint and fails alone; the others in its batch commit. A
+/// write alone in its batch has no savepoint: if it fails, its transaction is rolled back. When
 /// the transaction itself is lost (an I/O error, a full disk), the write that hit it fails and the
 /// others are run again in a fresh transaction; when the commit fails, the whole batch fails.
 ///
@@ -41,7 +42,8 @@ public struct JournalWriteCounts: Sendable, Hashable {
 final class JournalWriter: @unchecked Sendable {
     /// One queued write: runs inside the batch's transaction and says how its caller ends.
     private struct Pending: Sendable {
-        let run: @Sendable (Database) -> Outcome
+        /// `alone`: the only write of its transaction.
+        let run: @Sendable (Database, _ alone: Bool) -> Outcome
         /// Ends the caller with an error (the write could not be made).
         let fail: @Sendable (any Error) -> Void
     }
@@ -71,15 +73,20 @@ final class JournalWriter: @unchecked Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             enqueue(
                 Pending(
-                    run: { db in
-                        do {
-                            try db.cachedStatement(sql: "SAVEPOINT journal_write").execute()
-                        } catch {
-                            return .transactionLost(error)
+                    run: { db, alone in
+                        // Alone in its transaction, a write needs no savepoint (SAVEPOINT and
+                        // RELEASE are ~9 k instructions): if it fails, its transaction is
+                        // rolled back whole (`transactionLost`, with no other write to run again).
+                        if !alone {
+                            do {
+                                try db.cachedStatement(sql: "SAVEPOINT journal_write").execute()
+                            } catch {
+                                return .transactionLost(error)
+                            }
                         }
                         do {
                             let value = try work(db)
-                            try db.cachedStatement(sql: "RELEASE SAVEPOINT journal_write").execute()
+                            if !alone { try db.cachedStatement(sql: "RELEASE SAVEPOINT journal_write").execute() }
                             return .written { commitError in
                                 if let commitError {
                                     continuation.resume(throwing: commitError)
@@ -89,7 +96,7 @@ final class JournalWriter: @unchecked Sendable {
                             }
                         } catch {
                             // Undo this write only; the batch's transaction goes on without it.
-                            if db.isInsideTransaction,
+                            if !alone, db.isInsideTransaction,
                                 (try? db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT journal_write").execute()) != nil,
                                 (try? db.cachedStatement(sql: "RELEASE SAVEPOINT journal_write").execute()) != nil
                             {
@@ -146,7 +153,7 @@ final class JournalWriter: @unchecked Sendable {
         var refused: [(Pending, any Error)] = []
         written.reserveCapacity(batch.count)
         for (index, write) in batch.enumerated() {
-            switch write.run(db) {
+            switch write.run(db, batch.count == 1) {
             case .written(let finish):
                 written.append(finish)
             case .refused(let error):

@@ -201,19 +201,37 @@ public struct NetgiroResponseBody {
 
 /// A JSON object from JSONSerialization, read leniently.
 struct LenientObject {
-    private var values: [String: Any]
+    private let values: [String: Any]
 
     init(_ dict: [String: Any]) {
-        var v: [String: Any] = [:]
-        for (key, value) in dict { v[key.lowercased()] = value }
-        self.values = v
+        self.values = dict
     }
 
+    /// The value for `key`, matched without regard to the case of its ASCII letters: as
+    /// spelled first (Netgíró's own spelling, the usual case), then by a walk over the keys.
+    /// Nothing is lower-cased: lower-casing every key of every object, and the key of every
+    /// lookup, cost more than the lookups themselves.
     private func value(_ key: String) -> Any? {
         // JSON null is NSNull. Asked of the value's type, not of the value: `v is NSNull` on a
         // String first bridges it to NSString to ask (~4.5 k instructions a field).
-        guard let v = values[key.lowercased()], !(type(of: v) is NSNull.Type) else { return nil }
+        guard let v = values[key] ?? otherwiseSpelled(key), !(type(of: v) is NSNull.Type) else { return nil }
         return v
+    }
+
+    /// A field absent as spelled: a walk over the keys alone (the values, `Any`s, are not
+    /// copied on the way), then one lookup.
+    private func otherwiseSpelled(_ key: String) -> Any? {
+        guard let spelled = values.keys.first(where: { Self.sameIgnoringCase($0, key) }) else { return nil }
+        return values[spelled]
+    }
+
+    /// Equal but for the case of ASCII letters (the keys Netgíró sends and this module asks for
+    /// are ASCII).
+    static func sameIgnoringCase(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count
+            && a.utf8.elementsEqual(b.utf8) { x, y in
+                x == y || (x | 0x20 == y | 0x20 && (0x61...0x7A).contains(x | 0x20))
+            }
     }
 
     func string(_ key: String) -> String? {

@@ -426,6 +426,29 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         #expect(try await tmp.open().recentPayments().map(\.id).sorted() == ["pay-a", "pay-b"])
     }
 
+    /// A write alone in its transaction runs without a savepoint: when it fails, everything it
+    /// did is rolled back with its transaction, nothing is counted, and the next write goes on.
+    @Test func aFailedWriteAloneLeavesNothingBehind() async throws {
+        struct Refused: Error {}
+        let tmp = TempJournal()
+        defer { tmp.remove() }
+        let journal = try tmp.open()
+        _ = try await journal.create(newRecord())
+        await #expect(throws: Refused.self) {
+            try await journal.writer.write { db in
+                try db.execute(sql: "UPDATE payment SET record = ? WHERE id = ?", arguments: [Data("not a record".utf8), "pay-1"])
+                throw Refused()
+            }
+        }
+        #expect(journal.writeCounts == JournalWriteCounts(writes: 1, commits: 1))
+        #expect(try await journal.payment(id: "pay-1") == newRecord())
+        var record = newRecord()
+        record.phase = .inserting
+        try await journal.record(PaymentTransition(from: .created, record: record, cause: "about to InsertCart", at: record.createdAt))
+        #expect(try await journal.transitions(paymentID: "pay-1").map(\.cause) == ["about to InsertCart"])
+        #expect(journal.writeCounts == JournalWriteCounts(writes: 2, commits: 2))
+    }
+
     /// `journal.path=:memory:` (a throwaway journal): the same API on one in-memory connection.
     @Test func anInMemoryJournalWritesAndReads() async throws {
         let journal = try PaymentJournal(path: ":memory:")

@@ -7,7 +7,7 @@ actor ScriptedPaymentService: PaymentService {
     struct Record {
         var payment: TillPayment
         var events: [TillPaymentEvent]
-        var listeners: [AsyncStream<TillPaymentEvent>.Continuation]
+        var listeners: [AsyncStream<TillPaymentEvent?>.Continuation]
     }
 
     private var records: [String: Record] = [:]
@@ -56,9 +56,9 @@ actor ScriptedPaymentService: PaymentService {
 
     func payment(id: String) async -> TillPayment? { records[id]?.payment }
 
-    func events(id: String) async -> AsyncStream<TillPaymentEvent>? {
+    func events(id: String) async -> PaymentEvents? {
         guard var record = records[id] else { return nil }
-        let (stream, continuation) = AsyncStream.makeStream(of: TillPaymentEvent.self)
+        let (events, continuation) = PaymentEvents.make()
         for event in record.events { continuation.yield(event) }
         if record.payment.final {
             continuation.finish()
@@ -66,7 +66,7 @@ actor ScriptedPaymentService: PaymentService {
             record.listeners.append(continuation)
             records[id] = record
         }
-        return stream
+        return events
     }
 
     func cancel(id: String) async throws(PaymentServiceError) -> TillPayment {
@@ -124,6 +124,9 @@ actor ScriptedPaymentService: PaymentService {
     }
 
     func prompt(_ id: String, _ prompt: String) { emit(id, kind: .prompt, prompt: prompt) }
+
+    /// Event streams open on the payment now.
+    func listeners(_ id: String) -> Int { records[id]?.listeners.count ?? 0 }
 
     private func emit(_ id: String, kind: TillPaymentEvent.Kind, state: TillPaymentState? = nil, prompt: String? = nil) {
         guard var record = records[id] else { return }

@@ -211,10 +211,18 @@ import Testing
         // The server's SSE framing matches the message schema: id, event, data as JSON.
         let text = TillAPIServer.serverSentEvent(TillPaymentEvent(sequence: 3, kind: .state, state: .processing))
         #expect(text.hasPrefix("id: 3\nevent: state\ndata: {") && text.hasSuffix("}\n\n"))
-        // Exactly the id, the event's kind, the event's JSON as the API's encoder writes it.
-        let event = TillPaymentEvent(sequence: 12, kind: .outcome, state: .paid)
-        let json = String(decoding: try TillAPIJSON.encoder.encode(event), as: UTF8.self)
-        #expect(TillAPIServer.serverSentEvent(event) == "id: 12\nevent: outcome\ndata: \(json)\n\n")
+        // Exactly the id, the event's kind, and the event as JSON on one line (its keys in no
+        // set order: the event encoder does not sort them).
+        let event = TillPaymentEvent(
+            sequence: 12, kind: .outcome, state: .paid, at: Date(timeIntervalSince1970: 1_796_000_000))
+        let framed = TillAPIServer.serverSentEvent(event)
+        let head = "id: 12\nevent: outcome\ndata: "
+        #expect(framed.hasPrefix(head) && framed.hasSuffix("}\n\n"))
+        let json = framed.dropFirst(head.count).dropLast(2)
+        #expect(!json.contains("\n"))
+        #expect(try TillAPIJSON.decoder.decode(TillPaymentEvent.self, from: Data(json.utf8)) == event)
+        let sorted = String(decoding: try TillAPIJSON.encoder.encode(event), as: UTF8.self)
+        #expect(json.count == sorted.count, "the same JSON but for the order of its keys")
     }
 }
 

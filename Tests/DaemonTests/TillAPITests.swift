@@ -59,6 +59,32 @@ import Testing
         }
     }
 
+    /// While nothing happens, the event stream carries keep-alive comments, between the events
+    /// and in their order, and it still ends with the outcome.
+    @Test func quietEventStreamsCarryKeepAlives() async throws {
+        try await withAPI(configure: { $0.keepAlive = .milliseconds(20) }) { api, service in
+            let created = try await api.client.request(.POST, "/v1/payments", body: Data(Self.body.utf8))
+            let payment = try created.decode(TillPayment.self)
+            let reader = Task { try await api.client.request(.GET, "/v1/payments/\(payment.id)/events", headers: [("Accept", "text/event-stream")]) }
+            while await service.listeners(payment.id) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            try await Task.sleep(for: .milliseconds(200))
+            await service.advance(payment.id, to: .processing)
+            try await Task.sleep(for: .milliseconds(200))
+            await service.advance(payment.id, to: .paid, transactionId: "T-77", invoiceNumber: "INV-9")
+            let answer = try await reader.value
+            #expect(answer.status == 200)
+            let text = answer.body.text
+            let created1 = try #require(text.range(of: "id: 1\nevent: state\n"))
+            let processing = try #require(text.range(of: "id: 2\nevent: state\n"))
+            let outcome = try #require(text.range(of: "event: outcome\n"))
+            // Ticks while the payment waited, before and after its second event; none after the outcome.
+            #expect(text[created1.upperBound..<processing.lowerBound].contains(": keep-alive\n\n"))
+            #expect(text[processing.upperBound..<outcome.lowerBound].contains(": keep-alive\n\n"))
+            #expect(!text[outcome.upperBound...].contains("keep-alive"))
+            #expect(text.hasSuffix("\n\n"))
+        }
+    }
+
     @Test func sameIdempotencyKeyGivesTheSamePaymentAndADifferentBodyIsRefused() async throws {
         try await withAPI { api, service in
             let key = [("Idempotency-Key", "till-7-sale-1")]

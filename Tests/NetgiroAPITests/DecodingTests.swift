@@ -66,6 +66,20 @@ import Testing
         #expect(r.resultCode == .pendingCustomerConfirmation)
     }
 
+    /// Keys match whatever the case of their ASCII letters, and only that: other characters
+    /// and lengths must agree.
+    @Test func keysMatchIgnoringTheCaseOfASCIILetters() throws {
+        #expect(LenientObject.sameIgnoringCase("ResultCode", "resultcode"))
+        #expect(LenientObject.sameIgnoringCase("RESULTCODE", "ResultCode"))
+        #expect(!LenientObject.sameIgnoringCase("Result", "ResultCode"))
+        #expect(!LenientObject.sameIgnoringCase("a@", "a`"))
+        #expect(!LenientObject.sameIgnoringCase("a[", "a{"))
+        let body = #"{"SUCCESS":true,"mEsSaGe":"ok","resultcode":200,"PAYMENTINFO":{"transactionid":"t-9"}}"#
+        let r = try NetgiroResponseDecoder.decodeCart(Array(body.utf8))
+        #expect(r.success && r.message == "ok" && r.resultCode == .ok)
+        #expect(r.paymentInfo?.transactionId == "t-9")
+    }
+
     @Test func dotNetDateTimes() throws {
         let base = Date(timeIntervalSince1970: 1_709_648_551)  // 2024-03-05T14:22:31Z
         let cases: [(String, Double)] = [
