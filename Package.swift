@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Bridge", "Checkout", "Journal", "NetgiroAPI", "NetgiroSim", "PinpadSim", "PinpadFirmware", "PinpadProtocol", "Common",
+                "Admission", "Bridge", "Checkout", "Journal", "NetgiroAPI", "NetgiroSim", "PinpadSim", "PinpadFirmware", "PinpadProtocol", "Common",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
