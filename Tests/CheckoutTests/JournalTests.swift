@@ -35,6 +35,18 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
     try! Checkout(id: id, request: paymentRequest(reference: reference), now: now).record
 }
 
+/// Moves a journaled payment from `.created` straight to the final `phase` and records the
+/// transition; returns the record as the journal now holds it.
+@discardableResult
+func finish(_ record: PaymentRecord, as phase: PaymentPhase, in journal: PaymentJournal) async throws -> PaymentRecord {
+    var record = record
+    let from = record.phase
+    record.phase = phase
+    record.finishedAt = record.createdAt
+    try await journal.record(PaymentTransition(from: from, record: record, cause: "\(phase)", at: record.createdAt))
+    return record
+}
+
 @Suite struct JournalTests {
     @Test func walAndFullSync() async throws {
         let tmp = TempJournal()
@@ -153,11 +165,9 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         let tmp = TempJournal()
         defer { tmp.remove() }
         let journal = try tmp.open()
-        var first = newRecord(id: "pay-1", reference: "R-1")
+        let first = newRecord(id: "pay-1", reference: "R-1")
         _ = try await journal.create(first, idempotencyKey: "key-1")
-        first.phase = .declined
-        first.finishedAt = first.createdAt
-        try await journal.record(PaymentTransition(from: .created, record: first, cause: "declined", at: first.createdAt))
+        try await finish(first, as: .declined, in: journal)
         _ = try await journal.create(newRecord(id: "pay-2", reference: "R-1", now: CheckoutHarness.epoch.addingTimeInterval(1)))
         _ = try await journal.create(newRecord(id: "pay-3", reference: "R-2"), idempotencyKey: "key-3")
 
@@ -176,11 +186,9 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         let tmp = TempJournal()
         defer { tmp.remove() }
         let journal = try tmp.open()
-        var first = newRecord(id: "pay-1", reference: "R-1")
-        _ = try await journal.create(first, idempotencyKey: "key-1")
-        first.phase = .paid
-        first.finishedAt = first.createdAt
-        try await journal.record(PaymentTransition(from: .created, record: first, cause: "paid", at: first.createdAt))
+        let created = newRecord(id: "pay-1", reference: "R-1")
+        _ = try await journal.create(created, idempotencyKey: "key-1")
+        let first = try await finish(created, as: .paid, in: journal)
 
         // Refused: what the check saw comes back, and no row was written.
         let seen = Locked<[String]>([])
@@ -204,14 +212,12 @@ func newRecord(id: String = "pay-1", reference: String = "T1-100", now: Date = C
         let tmp = TempJournal()
         defer { tmp.remove() }
         let journal = try tmp.open()
-        var first = newRecord(id: "pay-1")
+        let first = newRecord(id: "pay-1")
         _ = try await journal.create(first)
         await #expect(throws: JournalError.referenceInFlight(reference: "T1-100", paymentID: "pay-1")) {
             try await journal.create(newRecord(id: "pay-2"))
         }
-        first.phase = .declined
-        first.finishedAt = first.createdAt
-        try await journal.record(PaymentTransition(from: .created, record: first, cause: "declined", at: first.createdAt))
+        try await finish(first, as: .declined, in: journal)
         #expect(try await journal.create(newRecord(id: "pay-2")) == .created(newRecord(id: "pay-2")))
         #expect("\(JournalError.referenceInFlight(reference: "T1-100", paymentID: "pay-1"))".contains("already in flight"))
     }
