@@ -76,6 +76,8 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
     private var alarmAt: Duration?
     private var alarmGeneration = 0
     private var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Delivery reports and frame errors that reached the loop (for tests: none should).
+    var linkReportsReachingTheLoop = 0
     private var stopped = false
     /// Who hears each link status change, synchronously and in order: the sink given at init,
     /// then each ``statusUpdates()`` stream.
@@ -150,7 +152,25 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
         linkGeneration += 1
         let generation = linkGeneration
         let inbox = self.inbox
-        newLink.deliver { event in inbox.yield(.line(event, generation: generation)) }
+        newLink.deliver { event in
+            // Called on the line's thread. An acknowledgement is the link layer's business, done
+            // there; the loop is woken only for what it acts on (every message the bridge sends
+            // is acknowledged, and each ACK used to wake the loop for nothing).
+            guard Self.concernsTheLoop(event) else { return }
+            inbox.yield(.line(event, generation: generation))
+        }
+    }
+
+    /// Whether a link event is one the terminal's loop acts on. Exhaustive on purpose: a new kind
+    /// of event is decided here, not dropped by a default.
+    static func concernsTheLoop(_ event: PadLink.Event) -> Bool {
+        switch event {
+        case .linkUp, .linkDown, .lineClosed, .message, .invalidMessage, .incompatiblePad: true
+        // The session acts on no delivery report (a link that gives up on a frame goes down,
+        // and that is reported); damaged frames are NAKed by the link layer and counted in its
+        // statistics, which the metrics read.
+        case .delivered, .sendFailed, .frameError: false
+        }
     }
 
     // MARK: - CustomerTerminal
@@ -339,7 +359,7 @@ public actor PadTerminal: CustomerTerminal, PaymentHosting {
         case .incompatiblePad(let info):
             feed(.incompatible(info))
         case .delivered, .sendFailed, .frameError:
-            break
+            linkReportsReachingTheLoop += 1  // filtered out in `attach` (`concernsTheLoop`)
         }
     }
 

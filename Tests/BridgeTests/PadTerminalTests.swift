@@ -60,6 +60,31 @@ import Testing
         #expect(rig.pad.snapshot.shows("4.990 kr."))
     }
 
+    /// Every message the bridge sends is acknowledged; the ACKs are the link layer's business on
+    /// the line's thread and never wake the terminal's loop.
+    @Test func acknowledgementsDoNotWakeTheTerminalsLoop() async throws {
+        let rig = try Rig.start("acks")
+        defer { Task { await rig.stop() } }
+        async let entry = rig.terminal.ask(CustomerPrompt(kind: .customerID, amount: 100))
+        #expect(await rig.pad.waitForPrompt(.customerID, timeout: .seconds(20)) != nil)
+        rig.pad.press(.cancel)
+        #expect(await entry == .cancelledByCustomer)
+        let before = await rig.terminal.linkStatistics.validFramesReceived
+        for amount in 1...5 {
+            await rig.terminal.show(.paid(amount: amount * 1000))
+            #expect(await rig.pad.waitForScreen(containing: "\(amount).000 kr.", timeout: .seconds(10)))
+        }
+        // The five ACKs have been handled once the link's counters show them.
+        for _ in 0..<100 where await rig.terminal.linkStatistics.validFramesReceived < before + 5 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(await rig.terminal.linkStatistics.validFramesReceived >= before + 5)
+        try await Task.sleep(for: .milliseconds(200))  // time for anything yielded to be read
+        #expect(await rig.terminal.linkReportsReachingTheLoop == 0)
+        #expect(PadTerminal.concernsTheLoop(.message(.ping([]))))
+        #expect(!PadTerminal.concernsTheLoop(.delivered(.ping([]))))
+    }
+
     /// Cancelling the waiting task ends the prompt on the pad (CANCEL_PROMPT), and the pad is
     /// free for the next prompt.
     @Test func cancellingTheAskEndsThePromptOnThePad() async throws {
