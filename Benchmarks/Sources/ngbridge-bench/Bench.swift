@@ -1,4 +1,5 @@
 import Bridge
+import Common
 import Foundation
 import Histogram
 import PinpadProtocol
@@ -155,6 +156,43 @@ func linkRoundTrips(count: Int) async throws -> Samples {
     return samples
 }
 
+/// The same round trip, timed to where the bridge is done with the ACK: the link layer handles
+/// it on the line's thread and reports it to the sink a terminal installs (`PadLink.deliver(to:)`),
+/// which is all the bridge does with an ACK — a terminal's loop is not woken for one
+/// (`PadTerminal.concernsTheLoop`). The bench task is woken afterwards to send the next PING,
+/// outside the timed part.
+func linkRoundTripsHandled(count: Int) async throws -> Samples {
+    let pty = try PseudoTerminal(linkPath: nil)
+    startPadPeer(controller: pty.takeController().rawValue)
+    let port = try SerialPort.open(pty.devicePath, configuration: SerialConfiguration(exclusive: false, raiseModemLines: false))
+    let link = PadLink(port: port, hello: HostHello(hostName: Array("bench".utf8)))
+    let handledAt = Locked<ContinuousClock.Instant?>(nil)
+    let (events, sink) = AsyncStream.makeStream(of: PadLink.Event.self, bufferingPolicy: .unbounded)
+    link.deliver { event in
+        if case .delivered = event { handledAt.withLock { $0 = .now } }
+        sink.yield(event)
+    }
+    let runner = Task {
+        await link.run()
+        sink.finish()
+    }
+    var iterator = events.makeAsyncIterator()
+    while let e = await iterator.next() { if case .linkUp = e { break } }
+    var samples = Samples()
+    let clock = ContinuousClock()
+    let payload = [UInt8](repeating: 0x55, count: 16)
+    for i in 0..<(count + 200) {
+        let start = clock.now
+        link.enqueue(.ping(payload))
+        while let e = await iterator.next() { if case .delivered = e { break } }
+        if i >= 200, let end = handledAt.withLock({ $0 }) { samples.record(end - start) }
+    }
+    await link.close()
+    await runner.value
+    pty.close()
+    return samples
+}
+
 @main
 struct Bench {
     static func main() async throws {
@@ -169,8 +207,10 @@ struct Bench {
         print()
         let raw = try rawRoundTrips(count: n)
         let link = try await linkRoundTrips(count: n)
+        let handled = try await linkRoundTripsHandled(count: n)
         print(line("pty round trip, raw read/write (the floor)", raw))
         print(line("link round trip, PING 16 B → ACK via PadLink", link, reference: raw))
+        print(line("  the same, ACK handled on the line's thread", handled, reference: raw))
         print()
         try await addedBenchmarks(AddedOptions(CommandLine.arguments))
     }
