@@ -131,37 +131,13 @@ func startPadPeer(controller: CInt) {
     peer.start()
 }
 
-/// The bridge's serial stack: PadLink (LinkLayer host end + SerialPort's poll thread + the
-/// actor) sends PING with 16 bytes; the time until the pad's ACK is reported as delivered.
-func linkRoundTrips(count: Int) async throws -> Samples {
-    let pty = try PseudoTerminal(linkPath: nil)
-    startPadPeer(controller: pty.takeController().rawValue)
-    let port = try SerialPort.open(pty.devicePath, configuration: SerialConfiguration(exclusive: false, raiseModemLines: false))
-    let link = PadLink(port: port, hello: HostHello(hostName: Array("bench".utf8)))
-    let runner = Task { await link.run() }
-    var events = link.events.makeAsyncIterator()
-    while let e = await events.next() { if case .linkUp = e { break } }
-    var samples = Samples()
-    let clock = ContinuousClock()
-    let payload = [UInt8](repeating: 0x55, count: 16)
-    for i in 0..<(count + 200) {
-        let start = clock.now
-        await link.send(.ping(payload))
-        while let e = await events.next() { if case .delivered = e { break } }
-        if i >= 200 { samples.record(clock.now - start) }
-    }
-    await link.close()
-    await runner.value
-    pty.close()
-    return samples
-}
-
-/// The same round trip, timed to where the bridge is done with the ACK: the link layer handles
-/// it on the line's thread and reports it to the sink a terminal installs (`PadLink.deliver(to:)`),
-/// which is all the bridge does with an ACK — a terminal's loop is not woken for one
-/// (`PadTerminal.concernsTheLoop`). The bench task is woken afterwards to send the next PING,
-/// outside the timed part.
-func linkRoundTripsHandled(count: Int) async throws -> Samples {
+/// The bridge's serial stack: PadLink (LinkLayer host end + SerialPort's poll thread) sends PING
+/// with 16 bytes, timed two ways in the same round trips:
+/// - `reported`: until a task awaiting the ACK's delivery report has it (a third thread wake-up);
+/// - `handled`: until the link layer has handled the ACK on the line's thread and reported it to
+///   the sink a terminal installs (`PadLink.deliver(to:)`) — all the bridge does with an ACK: a
+///   terminal's loop is not woken for one (`PadTerminal.concernsTheLoop`).
+func linkRoundTripsBothWays(count: Int) async throws -> (reported: Samples, handled: Samples) {
     let pty = try PseudoTerminal(linkPath: nil)
     startPadPeer(controller: pty.takeController().rawValue)
     let port = try SerialPort.open(pty.devicePath, configuration: SerialConfiguration(exclusive: false, raiseModemLines: false))
@@ -178,19 +154,28 @@ func linkRoundTripsHandled(count: Int) async throws -> Samples {
     }
     var iterator = events.makeAsyncIterator()
     while let e = await iterator.next() { if case .linkUp = e { break } }
-    var samples = Samples()
+    var reported = Samples(), handled = Samples()
     let clock = ContinuousClock()
     let payload = [UInt8](repeating: 0x55, count: 16)
     for i in 0..<(count + 200) {
         let start = clock.now
         link.enqueue(.ping(payload))
         while let e = await iterator.next() { if case .delivered = e { break } }
-        if i >= 200, let end = handledAt.withLock({ $0 }) { samples.record(end - start) }
+        let end = clock.now
+        if i >= 200, let handledEnd = handledAt.withLock({ $0 }) {  // first 200: warm-up
+            reported.record(end - start)
+            handled.record(handledEnd - start)
+        }
     }
     await link.close()
     await runner.value
     pty.close()
-    return samples
+    return (reported, handled)
+}
+
+/// PING → ACK as a task awaiting the delivery report sees it (`linkRoundTripsBothWays`).
+func linkRoundTrips(count: Int) async throws -> Samples {
+    try await linkRoundTripsBothWays(count: count).reported
 }
 
 @main
@@ -206,8 +191,7 @@ struct Bench {
         codecBenchmarks(count: quick ? 50_000 : 500_000)
         print()
         let raw = try rawRoundTrips(count: n)
-        let link = try await linkRoundTrips(count: n)
-        let handled = try await linkRoundTripsHandled(count: n)
+        let (link, handled) = try await linkRoundTripsBothWays(count: n)
         print(line("pty round trip, raw read/write (the floor)", raw))
         print(line("link round trip, PING 16 B → ACK via PadLink", link, reference: raw))
         print(line("  the same, ACK handled on the line's thread", handled, reference: raw))

@@ -47,8 +47,7 @@ func selectedBenchmarks(_ arguments: [String]) async throws -> Bool {
     if only.contains("link") {
         let n = options.quick ? 2_000 : 20_000
         let raw = try rawRoundTrips(count: n)
-        let link = try await linkRoundTrips(count: n)
-        let handled = try await linkRoundTripsHandled(count: n)
+        let (link, handled) = try await linkRoundTripsBothWays(count: n)
         print(line("pty round trip, raw read/write (the floor)", raw))
         print(line("link round trip, PING 16 B → ACK via PadLink", link, reference: raw))
         print(line("  the same, ACK handled on the line's thread", handled, reference: raw))
